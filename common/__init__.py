@@ -1,0 +1,1 @@
+"""Shared plumbing for the stage scripts: paths, artifact I/O, command-line helpers."""

@@ -1,0 +1,86 @@
+"""Artifact I/O: atomic writes, safe loads, and the run's `metrics.json`.
+
+Every artifact is written to a temporary file in the same folder and renamed into place, so an
+interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights are loaded with
+`torch.load(..., weights_only=True)`: a file that would run code when unpickled is refused.
+"""
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+class PipelineError(Exception):
+    """A problem the user can fix (bad input, missing artifact); stage scripts print it as one
+    line on stderr and exit with code 2, without a traceback."""
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def safe_torch_load(path: Path, what: str, remedy: str, map_location="cpu") -> Any:
+    """torch.load with weights_only=True; any failure becomes a one-line PipelineError that names
+    the file, what it should be and which stage re-makes it (`remedy`)."""
+    path = Path(path)
+    if not path.exists():
+        raise PipelineError(f"{path}: {what} not found; {remedy}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, foreign pickle, code-running pickle, ...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            reason = "it holds objects that are not plain tensors/values (refused: loading it could run code)"
+        raise PipelineError(f"{path}: not a readable {what} ({reason[:160]}); {remedy}") from None
+
+
+def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
+    if not isinstance(obj, dict):
+        raise PipelineError(f"{path}: not a {what} (expected a dict, got {type(obj).__name__}); {remedy}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise PipelineError(f"{path}: not a {what} (missing {', '.join(missing)}); {remedy}")
+
+
+def read_metrics(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}  # a damaged metrics file is rebuilt section by section, never fatal
+    return data if isinstance(data, dict) else {}
+
+
+def update_metrics(path: Path, section: str, values: dict) -> dict:
+    """Merge `values` into `metrics.json` under `section` (replacing that section), atomically."""
+    data = read_metrics(path)
+    data[section] = values
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return data

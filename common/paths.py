@@ -1,0 +1,110 @@
+"""Every artifact's file name, in one place.
+
+Scripts take `--run-dir` and ask `RunPaths` where things live; nothing else spells out a
+file name.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_RUN_DIR = Path("runs/default")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+
+    # stage 1: data
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root / "dataset"
+
+    @property
+    def train_xlsx(self) -> Path:
+        return self.dataset_dir / "mlp_train.xlsx"
+
+    @property
+    def val_xlsx(self) -> Path:
+        return self.dataset_dir / "mlp_val.xlsx"
+
+    @property
+    def test_xlsx(self) -> Path:
+        return self.dataset_dir / "mlp_test.xlsx"
+
+    def split_xlsx(self, split: str) -> Path:
+        return {"train": self.train_xlsx, "val": self.val_xlsx, "test": self.test_xlsx}[split]
+
+    # stage 2: MLP
+    @property
+    def mlp_dir(self) -> Path:
+        return self.root / "mlp"
+
+    @property
+    def mlp(self) -> Path:
+        return self.mlp_dir / "perfect_mlp.pth"
+
+    @property
+    def mlp_checkpoint(self) -> Path:
+        return self.mlp_dir / "checkpoint.pth"
+
+    # stage 3: activations
+    @property
+    def activations(self) -> Path:
+        return self.root / "mlp_activations.pt"
+
+    # stage 4: SAE
+    @property
+    def sae_dir(self) -> Path:
+        return self.root / "sae"
+
+    @property
+    def sae(self) -> Path:
+        return self.sae_dir / "sae_model.pth"
+
+    @property
+    def sae_checkpoint(self) -> Path:
+        return self.sae_dir / "checkpoint.pth"
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.sae_dir / "sweep"
+
+    # stages 5-6: probe and reports
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def index_html(self) -> Path:
+        return self.reports_dir / "index.html"
+
+    @property
+    def heatmap_html(self) -> Path:
+        return self.reports_dir / "logic_circuit_map.html"
+
+    @property
+    def distributions_html(self) -> Path:
+        return self.reports_dir / "circuit_bell_curves.html"
+
+    @property
+    def sankey_html(self) -> Path:
+        return self.reports_dir / "uhd_bold_sankey.html"
+
+    @property
+    def trace_xlsx(self) -> Path:
+        return self.reports_dir / "circuit_trace_detailed.xlsx"
+
+    @property
+    def features_csv(self) -> Path:
+        return self.reports_dir / "features.csv"
+
+    @property
+    def neurons_csv(self) -> Path:
+        return self.reports_dir / "neurons.csv"
+
+    # every stage
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"

@@ -1,0 +1,126 @@
+"""The 3-layer MLP under study, its activation hooks, and its self-describing checkpoint.
+
+    x [batch, 10] ints -> encode -> fc1 -> ReLU -> fc2 -> ReLU = hidden [batch, 512] -> head -> y [batch]
+
+`forward(x) == head(hidden(x))`. The encoding is inside the model, so every caller hands it the
+raw integers: the eight digits as magnitudes (scaled to 0..1) and the two pointers one-hot
+(16 inputs). Calibration measured this against raw floats (93% exact-match) and one-hot
+everything (36%, overfits); see README.
+
+Hidden layers are made visible at named hook points (`hook_hidden` is the 512-d layer the
+pipeline harvests); `capture` and `run_with_cache` read them and always remove their hooks.
+"""
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from dataset.data_generator import N_DIGITS, N_SLOTS, P1, P2
+
+HIDDEN_HOOK = "hook_hidden"
+DIGIT_POSITIONS = [i for i in range(10) if i not in (P1, P2)]
+
+
+@dataclass
+class MLPConfig:
+    d_mlp: int = 256       # width of the first hidden layer
+    d_hidden: int = 512    # width of the harvested layer
+    architecture: str = "pointer_mlp"
+
+
+class PointerMLP(nn.Module):
+    def __init__(self, cfg: MLPConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.fc1 = nn.Linear(len(DIGIT_POSITIONS) + 2 * N_SLOTS, cfg.d_mlp)
+        self.fc2 = nn.Linear(cfg.d_mlp, cfg.d_hidden)
+        self.hook_hidden = nn.Identity()   # named point where the harvested layer is read
+        self.head = nn.Linear(cfg.d_hidden, 1)
+
+    @staticmethod
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        """[batch, 10] ints -> [batch, 16] floats: digits / 9, then one-hot p1 and p2."""
+        x = x.long()
+        digits = x[:, DIGIT_POSITIONS].float() / (N_DIGITS - 1)                   # [batch, 8]
+        pointers = F.one_hot(x[:, [P1, P2]], N_SLOTS).flatten(1).float()          # [batch, 8]
+        return torch.cat([digits, pointers], dim=1)
+
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The harvested layer: [batch, 10] ints -> [batch, d_hidden], non-negative."""
+        h = F.relu(self.fc1(self.encode(x)))
+        return self.hook_hidden(F.relu(self.fc2(h)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, 10] ints -> predicted target [batch]."""
+        return self.head(self.hidden(x)).squeeze(-1)
+
+
+@contextmanager
+def capture(model: nn.Module, names=(HIDDEN_HOOK,)):
+    """Record the outputs of the named submodules while the block runs.
+
+        with capture(model, ["hook_hidden"]) as cache:
+            model(x)
+        cache["hook_hidden"]  # [batch, 512], detached
+
+    Hooks are global state on the module: they are removed in `finally`, even on error.
+    """
+    modules = dict(model.named_modules())
+    unknown = [n for n in names if n not in modules]
+    if unknown:
+        raise KeyError(f"no submodule named {unknown}; available: {[n for n in modules if n]}")
+    cache: dict[str, torch.Tensor] = {}
+    handles = []
+    try:
+        for name in names:
+            def hook(_module, _inputs, output, name=name):
+                cache[name] = output.detach()
+            handles.append(modules[name].register_forward_hook(hook))
+        yield cache
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def run_with_cache(model: nn.Module, x: torch.Tensor, names=(HIDDEN_HOOK,)):
+    """Run the model and return (output, {name: detached activation})."""
+    with capture(model, names) as cache:
+        out = model(x)
+    return out, dict(cache)
+
+
+def save_mlp(model: PointerMLP, path: Path, metrics: dict | None = None, train_config: dict | None = None) -> None:
+    """Write weights + config (+ the metrics it reached), atomically."""
+    atomic_torch_save({
+        "config": asdict(model.cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": metrics or {},
+        "train_config": train_config or {},
+    }, path)
+
+
+MLP_REMEDY = "re-run train_mlp.py"
+
+
+def load_mlp(path: Path, device="cpu") -> PointerMLP:
+    """Rebuild the MLP from its file alone, in eval mode."""
+    ckpt = safe_torch_load(path, "MLP checkpoint", MLP_REMEDY)
+    require_keys(ckpt, ["config", "state_dict"], path, "MLP checkpoint", MLP_REMEDY)
+    try:
+        cfg = MLPConfig(**ckpt["config"])
+        if cfg.architecture != "pointer_mlp":
+            raise ValueError(f"architecture {cfg.architecture!r}")
+        model = PointerMLP(cfg)
+        model.load_state_dict(ckpt["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as e:
+        msg = str(e).strip().splitlines()[0][:160]
+        raise PipelineError(f"{path}: not an MLP checkpoint of this project ({msg}); {MLP_REMEDY}") from None
+    return model.to(device).eval()
+
+
+def mlp_metrics_of(path: Path) -> dict:
+    return safe_torch_load(path, "MLP checkpoint", MLP_REMEDY).get("metrics", {})

@@ -1,0 +1,140 @@
+"""Stage 2: train the MLP on the pointer-difference task.
+
+Reads  <run-dir>/dataset/mlp_{train,val,test}.xlsx   (stage 1: dataset/data_generator.py)
+Writes <run-dir>/mlp/perfect_mlp.pth (weights + config + metrics) and the "mlp" section of
+       <run-dir>/metrics.json.
+
+Recipe: AdamW with a one-cycle schedule at batch 256; each epoch sees the training set under a
+fresh label-preserving symmetry of the task (slots of a column permuted with their pointer,
+columns swapped half the time); the epoch with the best validation MSE is kept.
+
+    python train_mlp.py                         # the default run
+    python train_mlp.py --evaluate FILE.xlsx [--json]   # score the saved MLP on any data file
+"""
+import argparse
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
+from common.io import PipelineError, atomic_torch_save, safe_torch_load, update_metrics
+from dataset.data_generator import augment
+from dataset.data_loader import load_excel
+from mlp.evaluate import evaluate
+from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--epochs", type=int, default=60, help="passes over the training set (default: 60)")
+    p.add_argument("--batch-size", type=int, default=256, help="default: 256")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule (default: 3e-3)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
+    p.add_argument("--d-mlp", type=int, default=MLPConfig.d_mlp, help=f"first hidden layer width (default: {MLPConfig.d_mlp})")
+    p.add_argument("--d-hidden", type=int, default=MLPConfig.d_hidden, help=f"harvested layer width (default: {MLPConfig.d_hidden})")
+    p.add_argument("--no-augment", action="store_true", help="train on the rows as they are (no symmetry augmentation)")
+    p.add_argument("--checkpoint-every", type=int, default=10, help="epochs between resumable checkpoints (default: 10)")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/mlp/checkpoint.pth")
+    p.add_argument("--evaluate", metavar="FILE.xlsx", help="evaluate the saved MLP on FILE and exit")
+    p.add_argument("--json", action="store_true", help="with --evaluate: print one JSON object")
+    return p.parse_args(argv)
+
+
+def evaluate_file(args) -> dict:
+    paths = run_paths(args)
+    x, y = load_excel(args.evaluate)
+    model = load_mlp(paths.mlp)
+    m = evaluate(model, x, y)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{args.evaluate}: n={m['n']}  MSE {m['mse']:.4f}  exact-match {m['exact_match']:.2%}")
+    return m
+
+
+def main(args) -> dict:
+    if args.evaluate:
+        return evaluate_file(args)
+    paths = run_paths(args)
+    missing = [p for p in (paths.train_xlsx, paths.val_xlsx, paths.test_xlsx) if not p.exists()]
+    if missing:
+        raise PipelineError(f"{missing[0]}: not found; run dataset/data_generator.py --run-dir {args.run_dir} first")
+    x_train, y_train = load_excel(paths.train_xlsx)
+    x_val, y_val = load_excel(paths.val_xlsx)
+    x_test, y_test = load_excel(paths.test_xlsx)
+    device = pick_device(args.device)
+    seed_everything(args.seed)
+
+    cfg = MLPConfig(d_mlp=args.d_mlp, d_hidden=args.d_hidden)
+    model = PointerMLP(cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = -(-len(x_train) // args.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(args.seed)  # all data randomness, saved in checkpoints
+    train_config = {k: v for k, v in vars(args).items() if k not in ("evaluate", "json", "quiet", "resume", "device")}
+    start, best = 0, {"val_mse": float("inf"), "epoch": -1, "state_dict": None}
+
+    if args.resume and paths.mlp_checkpoint.exists():
+        ck = safe_torch_load(paths.mlp_checkpoint, "MLP training checkpoint", "delete it and train without --resume")
+        if ck.get("train_config") != train_config:
+            raise PipelineError(f"{paths.mlp_checkpoint}: was made with other settings; re-run with them or without --resume")
+        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+        gen.set_state(ck["gen"]); start = ck["epoch"]; best = ck["best"]
+    elif args.resume and not args.quiet:
+        print(f"no checkpoint at {paths.mlp_checkpoint}; starting from scratch")
+
+    x_val_d, y_val_d = x_val.to(device), y_val.to(device)
+    t0 = time.time()
+    bar = tqdm(range(start, args.epochs), desc="MLP", disable=args.quiet, initial=start, total=args.epochs)
+    for epoch in bar:
+        model.train()
+        xe = x_train if args.no_augment else augment(x_train, gen)
+        xe, ye = xe.to(device), y_train.to(device)
+        order = torch.randperm(len(xe), generator=gen).to(device)
+        for i in range(0, len(xe), args.batch_size):
+            idx = order[i:i + args.batch_size]
+            loss = F.mse_loss(model(xe[idx]), ye[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            val_mse = float(F.mse_loss(model(x_val_d), y_val_d))
+        if val_mse < best["val_mse"]:
+            best = {"val_mse": val_mse, "epoch": epoch, "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+        bar.set_postfix(loss=f"{loss.item():.4f}", val_mse=f"{val_mse:.4f}")  # noqa
+        if (epoch + 1) % args.checkpoint_every == 0 and epoch + 1 < args.epochs:
+            atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                               "gen": gen.get_state(), "epoch": epoch + 1, "best": best,
+                               "train_config": train_config}, paths.mlp_checkpoint)
+    train_seconds = time.time() - t0
+
+    model.load_state_dict(best["state_dict"])
+    model.eval()
+    metrics = {
+        "best_epoch": best["epoch"] + 1,
+        "train": evaluate(model, x_train, y_train),
+        "val": evaluate(model, x_val, y_val),
+        "test": evaluate(model, x_test, y_test),
+        "train_seconds": round(train_seconds, 2),
+    }
+    save_mlp(model.cpu(), paths.mlp, metrics=metrics, train_config=train_config)
+    update_metrics(paths.metrics, "mlp", metrics)
+    paths.mlp_checkpoint.unlink(missing_ok=True)
+    if not args.quiet:
+        print(f"MLP  best epoch {metrics['best_epoch']}/{args.epochs}  ({train_seconds:.1f} s)")
+        for split in ("train", "val", "test"):
+            m = metrics[split]
+            print(f"  {split:<5} n={m['n']:>5}  MSE {m['mse']:.4f}  exact-match {m['exact_match']:.2%}")
+        print(f"wrote {paths.mlp}")
+    return metrics
+
+
+if __name__ == "__main__":
+    run_main(main, parse_args())
