@@ -1,0 +1,204 @@
+"""Sparse autoencoders over the MLP's harvested layer: three architectures, one module, one config.
+
+All three share the affine maps (h is one activation vector [d_in], f the features [d_sae]):
+
+    pre   = (h - b_dec) @ W_enc + b_enc          # [batch, d_sae]   b_dec is tied before the encoder
+    f     = act(pre)                             # [batch, d_sae]   non-negative; "active" where f > 0
+    h_hat = f @ W_dec + b_dec                    # [batch, d_in]    linear in f, so effects on the
+                                                 #                  (linear) MLP head attribute to features
+
+with the rows of W_dec [d_sae, d_in] kept at unit norm (`unit_norm_decoder_`, and the gradient
+component parallel to each row removed before a step, `remove_parallel_grad_`). They differ in `act`
+and in the sparsity term of the loss (the losses themselves live in `sae.training`):
+
+- `relu` (Bricken et al. 2023, the paper's; the default): act = ReLU;
+  loss = ||h - h_hat||^2 / var(h) + l1_coeff * sum_i f_i * ||W_dec_i||.
+- `topk` (Gao et al. 2024, OpenAI): act keeps the k largest pre-activations (then ReLU), so exactly
+  L0 <= k; loss = ||h - h_hat||^2 / var(h) + aux_coeff * AuxK, where AuxK reconstructs the residual
+  from the aux_k largest pre-activations of dead latents. Decoding touches only the k active
+  rows of W_dec (`decode_sparse`, an embedding_bag), which is where its speed comes from.
+- `jumprelu` (Rajamanoharan et al. 2024): act = pre * H(pre - theta) with a learned threshold
+  theta = exp(log_threshold) per feature; loss = ||h - h_hat||^2 / var(h) + l0_coeff * L0, the
+  threshold trained through straight-through estimators with a rectangle kernel of width `bandwidth`.
+
+The file written by `save_sae` holds the config (with "architecture") and `load_sae` rebuilds the SAE
+from it alone, in eval mode.
+"""
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+
+ARCHITECTURES = ("relu", "topk", "jumprelu")
+SAE_REMEDY = "re-run train_sae.py"
+
+
+@dataclass
+class SAEConfig:
+    architecture: str = "relu"   # relu (L1, the paper's) | topk (OpenAI 2024) | jumprelu (DeepMind 2024)
+    d_in: int = 512              # width of the harvested layer
+    d_sae: int = 2048            # dictionary size (features)
+    l1_coeff: float = 1e-3       # relu: weight of the decoder-norm-weighted L1 penalty
+    k: int = 16                  # topk: active features per input
+    aux_k: int = 256             # topk: dead latents used by the AuxK loss
+    aux_coeff: float = 1 / 32    # topk: weight of the AuxK loss (OpenAI's 1/32)
+    l0_coeff: float = 1e-3       # jumprelu: weight of the L0 penalty
+    bandwidth: float = 1e-3      # jumprelu: width of the straight-through rectangle kernel
+    threshold_init: float = 1e-3  # jumprelu: initial threshold
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture {self.architecture!r}: expected one of {', '.join(ARCHITECTURES)}")
+        if self.d_in < 1 or self.d_sae < 1:
+            raise ValueError(f"d_in and d_sae must be >= 1 (got {self.d_in}, {self.d_sae})")
+        if self.architecture == "topk" and not 1 <= self.k <= self.d_sae:
+            raise ValueError(f"k = {self.k}: expected 1..d_sae ({self.d_sae})")
+
+
+class _JumpReLU(torch.autograd.Function):
+    """pre * H(pre - theta); d/dtheta by the rectangle-kernel pseudo-derivative -(theta/eps) K((pre-theta)/eps)."""
+
+    @staticmethod
+    def forward(ctx, pre, theta, bandwidth):
+        ctx.save_for_backward(pre, theta)
+        ctx.bandwidth = bandwidth
+        return pre * (pre > theta)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pre, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        near = ((pre - theta).abs() < eps / 2).to(grad.dtype)                   # [batch, d_sae]
+        g_pre = grad * (pre > theta)
+        g_theta = (-(theta / eps) * near * grad).sum(0)
+        return g_pre, g_theta, None
+
+
+class _Step(torch.autograd.Function):
+    """H(pre - theta); no gradient to pre, -(1/eps) K((pre-theta)/eps) to theta."""
+
+    @staticmethod
+    def forward(ctx, pre, theta, bandwidth):
+        ctx.save_for_backward(pre, theta)
+        ctx.bandwidth = bandwidth
+        return (pre > theta).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pre, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        near = ((pre - theta).abs() < eps / 2).to(grad.dtype)
+        return None, (-(1.0 / eps) * near * grad).sum(0), None
+
+
+class SAE(nn.Module):
+    def __init__(self, cfg: SAEConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.cfg = cfg
+        d_in, d_sae = cfg.d_in, cfg.d_sae
+        W_dec = torch.randn(d_sae, d_in, generator=generator)
+        W_dec /= W_dec.norm(dim=1, keepdim=True)
+        self.W_dec = nn.Parameter(W_dec)                               # [d_sae, d_in], unit rows
+        self.W_enc = nn.Parameter(W_dec.t().clone())                  # [d_in, d_sae], tied at init
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))                 # [d_sae]
+        self.b_dec = nn.Parameter(torch.zeros(d_in))                  # [d_in]
+        if cfg.architecture == "jumprelu":
+            self.log_threshold = nn.Parameter(torch.full((d_sae,), float(torch.tensor(cfg.threshold_init).log())))
+
+    # --- encoder ---------------------------------------------------------------------------------
+    def pre_acts(self, h: torch.Tensor) -> torch.Tensor:
+        return (h - self.b_dec) @ self.W_enc + self.b_enc             # [batch, d_sae]
+
+    @property
+    def threshold(self) -> torch.Tensor:
+        return self.log_threshold.exp()                                # [d_sae]
+
+    def activate(self, pre: torch.Tensor) -> torch.Tensor:
+        arch = self.cfg.architecture
+        if arch == "relu":
+            return F.relu(pre)
+        if arch == "topk":
+            values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)   # [batch, k]
+            return torch.zeros_like(pre).scatter_(-1, indices, F.relu(values))
+        return _JumpReLU.apply(pre, self.threshold, self.cfg.bandwidth)
+
+    def encode(self, h: torch.Tensor) -> torch.Tensor:
+        """[batch, d_in] -> features [batch, d_sae], non-negative."""
+        return self.activate(self.pre_acts(h))
+
+    def encode_topk(self, h: torch.Tensor):
+        """topk only: (values [batch, k] >= 0, indices [batch, k], pre [batch, d_sae]) without
+        materialising the dense feature matrix."""
+        pre = self.pre_acts(h)
+        values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)
+        return F.relu(values), indices, pre
+
+    # --- decoder ---------------------------------------------------------------------------------
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        """features [batch, d_sae] -> reconstruction [batch, d_in] = f @ W_dec + b_dec."""
+        return f @ self.W_dec + self.b_dec
+
+    def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Same as `decode` for a feature matrix holding `values` [batch, k] at `indices` [batch, k]
+        and zeros elsewhere; reads (and back-propagates into) only those rows of W_dec."""
+        return F.embedding_bag(indices, self.W_dec, per_sample_weights=values, mode="sum") + self.b_dec
+
+    def forward(self, h: torch.Tensor):
+        """[batch, d_in] -> (h_hat [batch, d_in], f [batch, d_sae])."""
+        f = self.encode(h)
+        return self.decode(f), f
+
+    # --- decoder-norm invariants -----------------------------------------------------------------
+    @torch.no_grad()
+    def unit_norm_decoder_(self) -> None:
+        self.W_dec /= self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
+
+    @torch.no_grad()
+    def remove_parallel_grad_(self) -> None:
+        """Drop the part of W_dec's gradient along each (unit) row: a step then only rotates rows."""
+        if self.W_dec.grad is not None:
+            g, w = self.W_dec.grad, self.W_dec
+            g -= (g * w).sum(1, keepdim=True) * w
+
+
+def save_sae(sae: SAE, path: Path, metrics: dict | None = None, train_config: dict | None = None) -> None:
+    """Write weights + config (+ the metrics it reached and how it was trained), atomically."""
+    atomic_torch_save({
+        "config": asdict(sae.cfg),
+        "state_dict": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
+        "metrics": metrics or {},
+        "train_config": train_config or {},
+    }, path)
+
+
+def sae_from_checkpoint(ckpt, path: Path) -> SAE:
+    """Rebuild an SAE from a loaded checkpoint dict (as written by `save_sae`, or a training
+    checkpoint holding the same keys); a mismatch -> PipelineError naming `path`."""
+    require_keys(ckpt, ["config", "state_dict"], path, "SAE checkpoint", SAE_REMEDY)
+    try:
+        config = dict(ckpt["config"])
+        known = {f.name for f in fields(SAEConfig)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}")
+        sae = SAE(SAEConfig(**config))
+        sae.load_state_dict(ckpt["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        msg = " ".join(str(e).split())[:200]
+        raise PipelineError(f"{path}: not an SAE checkpoint of this project ({msg}); {SAE_REMEDY}") from None
+    return sae
+
+
+def load_sae(path: Path, device="cpu") -> SAE:
+    """Rebuild the SAE from its file alone, in eval mode."""
+    ckpt = safe_torch_load(path, "SAE checkpoint", SAE_REMEDY)
+    return sae_from_checkpoint(ckpt, path).to(device).eval()
+
+
+def sae_metrics_of(path: Path) -> dict:
+    """The metrics stored in an SAE file (empty dict if none)."""
+    return safe_torch_load(path, "SAE checkpoint", SAE_REMEDY).get("metrics", {})
