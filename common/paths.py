@@ -71,6 +71,18 @@ class RunPaths:
     def sweep_dir(self) -> Path:
         return self.sae_dir / "sweep"
 
+    def sweep_sae(self, name: str, value: str) -> Path:
+        """The SAE a `train_sae.py --sweep NAME=...` run trains for one value."""
+        return self.sweep_dir / f"{name}={value}" / "sae_model.pth"
+
+    @property
+    def sweep_csv(self) -> Path:
+        return self.sweep_dir / "sweep.csv"
+
+    @property
+    def sweep_html(self) -> Path:
+        return self.sweep_dir / "frontier.html"
+
     # stages 5-6: probe and reports
     @property
     def reports_dir(self) -> Path:
