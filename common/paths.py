@@ -116,6 +116,11 @@ class RunPaths:
     def neurons_csv(self) -> Path:
         return self.reports_dir / "neurons.csv"
 
+    @property
+    def labels_cache(self) -> Path:
+        """analysis.labels: the fresh inputs and unit-by-concept F1 matrices behind features.csv."""
+        return self.reports_dir / "labels.pt"
+
     # every stage
     @property
     def metrics(self) -> Path:
