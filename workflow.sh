@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The whole pipeline, or the tests, on a fresh machine. The first run creates .venv and installs
+# requirements.txt into it (again whenever requirements.txt changes).
+#
+#   ./workflow.sh                          run every stage into runs/default
+#   ./workflow.sh --run-dir runs/x --seed 1   another run folder / seed
+#   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae probe reports
+#   ./workflow.sh test [PYTEST ARGS]       set up the same way, then run the test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=.venv
+PY="$VENV/bin/python"
+RUN_DIR=runs/default
+SEED=0
+FROM=data
+MODE=pipeline
+STAGES=(data mlp harvest sae probe reports)
+
+if [[ "${1:-}" == "test" ]]; then MODE=test; shift; fi
+if [[ $MODE == pipeline ]]; then
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --run-dir) RUN_DIR="$2"; shift 2 ;;
+      --seed) SEED="$2"; shift 2 ;;
+      --from) FROM="$2"; shift 2 ;;
+      -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+      *) echo "workflow.sh: unknown argument '$1' (see ./workflow.sh --help)" >&2; exit 2 ;;
+    esac
+  done
+  if [[ ! " ${STAGES[*]} " =~ " $FROM " ]]; then
+    echo "workflow.sh: --from '$FROM': expected one of: ${STAGES[*]}" >&2; exit 2
+  fi
+fi
+
+START=$(date +%s)
+TOTAL=7
+
+setup_env() {
+  local want
+  want=$(cksum requirements.txt | cut -d' ' -f1)
+  if [[ -x "$PY" && -f "$VENV/.requirements" && "$(cat "$VENV/.requirements")" == "$want" ]]; then
+    echo "      .venv is up to date"
+    return
+  fi
+  local base=python3
+  command -v python3.11 >/dev/null 2>&1 && base=python3.11
+  "$base" -m venv "$VENV"
+  "$PY" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+  "$PY" -m pip install --quiet -r requirements.txt
+  echo "$want" > "$VENV/.requirements"
+  echo "      installed requirements.txt into .venv"
+}
+
+echo "[1/$TOTAL] Setting up environment..."
+setup_env || { echo "FAILED at stage: Setting up environment" >&2; exit 1; }
+
+if [[ $MODE == test ]]; then
+  if [[ ! -x /usr/bin/chromium ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+      echo "      installing Debian's chromium for the browser tests..."
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+        || echo "      could not install chromium: browser tests will be skipped" >&2
+    else
+      echo "      /usr/bin/chromium missing (apt-get install chromium): browser tests will be skipped" >&2
+    fi
+  fi
+  echo "Running tests..."
+  exec "$PY" -m pytest "$@"
+fi
+
+COMMON=(--run-dir "$RUN_DIR" --seed "$SEED")
+# the SAE learns from fresh inputs of the task, not only the 8000 training rows: see README
+HARVEST_ARGS=()
+
+run_stage() {  # n, name, key, command...
+  local n=$1 title=$2 key=$3; shift 3
+  if [[ $(stage_index "$key") -lt $(stage_index "$FROM") ]]; then
+    echo "[$n/$TOTAL] $title... skipped (--from $FROM)"; return
+  fi
+  echo "[$n/$TOTAL] $title..."
+  if ! "$@"; then
+    echo "FAILED at stage [$n/$TOTAL] $title (fix the error above, then: ./workflow.sh --from $key)" >&2
+    exit 1
+  fi
+}
+stage_index() { local i; for i in "${!STAGES[@]}"; do [[ "${STAGES[$i]}" == "$1" ]] && echo "$i"; done; }
+
+run_stage 2 "Generating dataset" data "$PY" dataset/data_generator.py "${COMMON[@]}"
+run_stage 3 "Training MLP" mlp "$PY" train_mlp.py "${COMMON[@]}"
+run_stage 4 "Harvesting activations" harvest "$PY" harvest_activations.py "${COMMON[@]}" "${HARVEST_ARGS[@]}"
+run_stage 5 "Training sparse autoencoder" sae "$PY" train_sae.py "${COMMON[@]}"
+run_stage 6 "Probing features" probe "$PY" feature_probe.py "${COMMON[@]}"
+run_stage 7 "Generating reports" reports "$PY" feature_reports.py "${COMMON[@]}"
+
+"$PY" -m common.summary --run-dir "$RUN_DIR" --seconds $(( $(date +%s) - START ))
