@@ -1,0 +1,185 @@
+"""The concept grammar: yes/no statements about an input's ground truth, and their truth matrix.
+
+A *condition* is one comparison of a ground-truth variable with a constant: an equality
+(`p1 = 2`, `a - b = 3`) or a threshold (`a >= 7`, `target <= 2`; `a - b >= 1` is the sign of
+a - b). A *concept* is one condition or the conjunction of two conditions on different variables
+(`p1 = 2 & a >= 5`). Variables: the task's `p1, p2, a, b, a - b, target` and the eight raw digits
+`c1[0..3], c2[0..3]` (digits enter as single conditions only: conjunctions of digits would add
+thousands of concepts the MLP has no reason to hold).
+
+Why it is fast: `p1, p2, a, b` (and so `a - b` and `target`) take only 4 * 4 * 10 * 10 = 1600
+joint values, the *cells*. The truth of every non-digit concept is a function of the cell, so the
+grammar is stored as a [1600, n_concepts] truth table and scoring a unit reduces to counting its
+activity per cell (see `analysis.explain`); only the ~200 digit concepts are evaluated per input.
+
+Concepts whose truth is identical on every cell (`a >= 9` and `a = 9`; `target = 0` and
+`a - b = 0`) are kept once, under the first name in grammar order (single conditions before
+conjunctions, equalities before thresholds, variables in the order p1, p2, a, b, a - b, target);
+`ConceptSet.column(name)` still finds every spelling. Concepts true on no cell are dropped.
+"""
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from dataset.data_generator import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
+
+# the variables that fix a cell, and the ones derived from them
+CELL_VARIABLES = ("p1", "p2", "a", "b")
+CORE_VARIABLES = ("p1", "p2", "a", "b", "a-b", "target")
+N_CELLS = N_SLOTS * N_SLOTS * N_DIGITS * N_DIGITS          # 1600
+# the ground-truth magnitudes a ramp may track
+MAGNITUDES = ("a", "b", "a-b", "target")
+VALUE_RANGES = {"p1": range(N_SLOTS), "p2": range(N_SLOTS), "a": range(N_DIGITS), "b": range(N_DIGITS),
+                "a-b": range(-(N_DIGITS - 1), N_DIGITS), "target": range(N_DIGITS),
+                **{d: range(N_DIGITS) for d in DIGIT_VARIABLES}}
+OPS = ("=", ">=", "<=")
+
+
+def display_name(var: str) -> str:
+    return "a - b" if var == "a-b" else var
+
+
+@dataclass(frozen=True)
+class Condition:
+    var: str      # a ground-truth variable (keys of dataset.data_generator.ground_truth)
+    op: str       # "=", ">=" or "<="
+    value: int
+
+    def holds(self, values: torch.Tensor) -> torch.Tensor:
+        if self.op == "=":
+            return values == self.value
+        if self.op == ">=":
+            return values >= self.value
+        return values <= self.value
+
+    def __str__(self) -> str:
+        return f"{display_name(self.var)} {self.op} {self.value}"
+
+
+@dataclass(frozen=True)
+class Concept:
+    conditions: tuple   # of Condition, 1 or 2
+
+    @property
+    def name(self) -> str:
+        return " & ".join(str(c) for c in self.conditions)
+
+    @property
+    def variables(self) -> tuple:
+        return tuple(c.var for c in self.conditions)
+
+    def holds(self, gt: dict) -> torch.Tensor:
+        out = self.conditions[0].holds(gt[self.conditions[0].var])
+        for c in self.conditions[1:]:
+            out = out & c.holds(gt[c.var])
+        return out
+
+
+def conditions_of(var: str) -> list:
+    """Equalities on every value, then the thresholds that cut the range in two (no always-true ones)."""
+    values = list(VALUE_RANGES[var])
+    lo, hi = values[0], values[-1]
+    out = [Condition(var, "=", v) for v in values]
+    out += [Condition(var, ">=", v) for v in values if v > lo]
+    out += [Condition(var, "<=", v) for v in values if v < hi]
+    return out
+
+
+def cell_ground_truth() -> dict:
+    """The core variables on each of the 1600 cells, as LongTensors [1600]."""
+    p1, p2, a, b = torch.meshgrid(*(torch.arange(len(VALUE_RANGES[v])) for v in CELL_VARIABLES), indexing="ij")
+    p1, p2, a, b = (t.flatten() for t in (p1, p2, a, b))
+    return {"p1": p1, "p2": p2, "a": a, "b": b, "a-b": a - b, "target": (a - b).abs()}
+
+
+def cell_index(gt: dict) -> torch.Tensor:
+    """The cell of each input [n] from its ground truth (as `ground_truth(x)` returns it)."""
+    return ((gt["p1"] * N_SLOTS + gt["p2"]) * N_DIGITS + gt["a"]) * N_DIGITS + gt["b"]
+
+
+class ConceptSet:
+    """The grammar's concepts, deduplicated, with their truth on cells (non-digit concepts) or per input
+    (digit concepts). Columns: `cell_concepts` first, then `digit_concepts`."""
+
+    def __init__(self, conjunctions: bool = True):
+        cell_gt = cell_ground_truth()
+        conds = [c for var in CORE_VARIABLES for c in conditions_of(var)]
+        single_truth = torch.stack([c.holds(cell_gt[c.var]) for c in conds], dim=1).numpy()   # [1600, n_conds]
+        candidates = [Concept((c,)) for c in conds]
+        truth = [single_truth]
+        if conjunctions:
+            var_id = np.array([CORE_VARIABLES.index(c.var) for c in conds])
+            i, j = np.triu_indices(len(conds), k=1)
+            i, j = i[var_id[i] != var_id[j]], j[var_id[i] != var_id[j]]
+            candidates += [Concept((conds[a], conds[b])) for a, b in zip(i, j)]
+            truth.append(single_truth[:, i] & single_truth[:, j])
+        truth = np.concatenate(truth, axis=1)                                            # [1600, n_candidates]
+        # dedupe by truth column, keep the first spelling; drop never-true concepts
+        packed = np.packbits(truth, axis=0).T                                           # [n_candidates, 200]
+        _, first = np.unique(packed, axis=0, return_index=True)
+        keep = np.zeros(len(candidates), bool)
+        keep[first] = True
+        keep &= truth.any(0)
+        keep_idx = np.flatnonzero(keep)
+        self.cell_concepts = [candidates[i] for i in keep_idx]
+        self.cell_truth = torch.from_numpy(truth[:, keep_idx].copy())                   # [1600, n_cell] bool
+        self.digit_concepts = [Concept((c,)) for var in DIGIT_VARIABLES for c in conditions_of(var)]
+        self.concepts = self.cell_concepts + self.digit_concepts
+        self.names = [c.name for c in self.concepts]
+        # every spelling -> its column (aliases of deduplicated concepts included)
+        rep = {packed[i].tobytes(): j for j, i in enumerate(keep_idx)}
+        self._column = {}
+        for i, c in enumerate(candidates):
+            j = rep.get(packed[i].tobytes())
+            if j is not None and truth[:, i].any():
+                self._column.setdefault(c.name, j)
+        for j, c in enumerate(self.digit_concepts):
+            self._column[c.name] = len(self.cell_concepts) + j
+        self.is_single = np.array([len(c.conditions) == 1 for c in self.concepts])
+
+    @property
+    def n_cell(self) -> int:
+        return len(self.cell_concepts)
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+    def column(self, name: str) -> int:
+        """The column of a concept, under any of its spellings (e.g. 'target = 0' -> 'a - b = 0')."""
+        name = " ".join(name.split())
+        if name not in self._column and " & " in name:   # the two conditions in either order
+            first, second = name.split(" & ", 1)
+            name = f"{second} & {first}" if f"{second} & {first}" in self._column else name
+        if name not in self._column:
+            raise KeyError(f"{name!r} is not a concept of the grammar")
+        return self._column[name]
+
+    def digit_truth(self, gt: dict) -> torch.Tensor:
+        """Truth of the digit concepts per input, bool [n, n_digit]."""
+        return torch.stack([c.holds(gt) for c in self.digit_concepts], dim=1)
+
+    def truth(self, x: torch.Tensor) -> torch.Tensor:
+        """The full truth matrix of inputs x [n, 10]: bool [n, n_concepts]."""
+        gt = ground_truth(x)
+        return torch.cat([self.cell_truth[cell_index(gt)], self.digit_truth(gt)], dim=1)
+
+    def concept_truth(self, col: int, gt: dict, cells: torch.Tensor) -> torch.Tensor:
+        """Truth of one concept (by column) per input, bool [n]."""
+        if col < self.n_cell:
+            return self.cell_truth[cells, col]
+        return self.digit_concepts[col - self.n_cell].holds(gt)
+
+
+@lru_cache(maxsize=2)
+def concept_set(conjunctions: bool = True) -> ConceptSet:
+    """The grammar, built once per process (about a second)."""
+    return ConceptSet(conjunctions)
+
+
+# the 38 core value concepts of the issue: p1 = k, p2 = k, a = v, b = v, target = v
+CORE_CONCEPTS = tuple(
+    [f"p1 = {k}" for k in range(N_SLOTS)] + [f"p2 = {k}" for k in range(N_SLOTS)]
+    + [f"a = {v}" for v in range(N_DIGITS)] + [f"b = {v}" for v in range(N_DIGITS)]
+    + [f"target = {v}" for v in range(N_DIGITS)])
