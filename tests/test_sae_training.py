@@ -1,0 +1,138 @@
+"""SAE training: invariants after steps, resampling, AuxK, determinism, resume == no resume."""
+import pytest
+import torch
+
+from common.io import PipelineError
+from sae.sae_definition import ARCHITECTURES, SAE, SAEConfig
+from sae.training import TrainConfig, geometric_median, loss_terms, resample_dead_, train
+
+D_IN, D_SAE = 64, 128
+
+
+def synthetic_acts(n=2000, seed=0) -> torch.Tensor:
+    """Non-negative activations that are sparse combinations of 48 directions, like a ReLU layer."""
+    g = torch.Generator().manual_seed(seed)
+    dirs = torch.rand(48, D_IN, generator=g)
+    coef = torch.rand(n, 48, generator=g) * (torch.rand(n, 48, generator=g) < 0.08)
+    return coef @ dirs                                                # [n, D_IN]
+
+
+def tiny_cfg(arch, **kw):
+    return SAEConfig(**{"architecture": arch, "d_in": D_IN, "d_sae": D_SAE, "k": 6, "aux_k": 32,
+                        "l1_coeff": 1e-3, "l0_coeff": 1e-3, "bandwidth": 0.05, **kw})
+
+
+def tiny_tc(**kw):
+    return TrainConfig(**{"lr": 3e-3, "batch_size": 128, "steps": 30, "warmup_steps": 5, "n_eval": 200,
+                          "dead_window": 1000, "resample_at": (0.5,), **kw})
+
+
+def test_relu_decoder_stays_unit_norm_and_loss_falls():
+    acts = synthetic_acts()
+    losses = []
+    sae, info = train(tiny_cfg("relu"), acts, tiny_tc(steps=40), on_step=lambda s, t, st: losses.append(st["mse"]))
+    torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(D_SAE))
+    assert info["steps"] == 40 and len(losses) == 40
+    assert sum(losses[-5:]) < 0.5 * sum(losses[:5])
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_every_architecture_trains(arch):
+    acts = synthetic_acts()
+    sae, info = train(tiny_cfg(arch), acts, tiny_tc(steps=20))
+    h_hat, f = sae(acts[:100])
+    assert torch.isfinite(h_hat).all() and (f >= 0).all()
+    torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.ones(D_SAE))
+    if arch == "topk":
+        assert ((f > 0).sum(1) <= 6).all() and ((f > 0).sum(1) == 6).float().mean() > 0.9
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    acts = synthetic_acts()
+    a, _ = train(tiny_cfg("relu"), acts, tiny_tc(seed=1))
+    b, _ = train(tiny_cfg("relu"), acts, tiny_tc(seed=1))
+    c, _ = train(tiny_cfg("relu"), acts, tiny_tc(seed=2))
+    assert torch.equal(a.W_enc, b.W_enc) and torch.equal(a.W_dec, b.W_dec)
+    assert not torch.equal(a.W_enc, c.W_enc)
+
+
+def test_resampling_revives_dead_features():
+    acts = synthetic_acts()
+    sae = SAE(tiny_cfg("relu"))
+    with torch.no_grad():
+        sae.b_enc[:40] = -1e3                                         # features 0..39 can never fire
+    assert (sae.encode(acts)[:, :40] > 0).sum() == 0
+    opt = torch.optim.Adam(sae.parameters())
+    sae(acts[:8])[0].sum().backward()
+    opt.step()
+    opt.state[sae.b_enc]["exp_avg"].fill_(1.0)
+    dead = torch.zeros(D_SAE, dtype=torch.bool)
+    dead[:40] = True
+    n = resample_dead_(sae, opt, acts[:500], dead, torch.Generator().manual_seed(0))
+    assert n == 40
+    fired = (sae.encode(acts)[:, :40] > 0).any(0)
+    assert fired.float().mean() > 0.9
+    assert (opt.state[sae.b_enc]["exp_avg"][:40] == 0).all() and (opt.state[sae.b_enc]["exp_avg"][40:] == 1).all()
+    torch.testing.assert_close(sae.W_dec[:40].norm(dim=1), torch.ones(40))
+
+
+def test_training_counts_resampled_features():
+    acts = synthetic_acts()
+    # huge l1 kills most features early; resampling at half-way must bring some back
+    sae, info = train(tiny_cfg("relu", l1_coeff=1.0), acts, tiny_tc(steps=40, dead_window=256, lr=0.03))
+    assert info["resampled"] > 0
+
+
+def test_auxk_loss_is_positive_with_dead_latents_and_zero_without():
+    acts = synthetic_acts()[:64]
+    sae = SAE(tiny_cfg("topk"))
+    none_dead = torch.zeros(D_SAE, dtype=torch.bool)
+    _, _, s0 = loss_terms(sae, acts, 1.0, none_dead)
+    _, _, s1 = loss_terms(sae, acts, 1.0, ~none_dead)
+    assert s0["aux"] == 0.0 and s1["aux"] > 0.0
+
+
+def test_geometric_median_resists_outliers():
+    x = torch.cat([torch.zeros(95, 3), torch.full((5, 3), 1000.0)])
+    assert geometric_median(x).norm() < 1.0 < x.mean(0).norm()
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("arch", ["relu", "topk"])
+def test_resume_after_interruption_gives_the_same_weights(arch, tmp_path):
+    acts = synthetic_acts()
+    tc = tiny_tc(steps=24, checkpoint_every=5, resample_at=(0.5,), dead_window=256)
+    full, full_info = train(tiny_cfg(arch), acts, tc)
+
+    ckpt = tmp_path / "checkpoint.pth"
+
+    def stop_at_13(step, total, stats):
+        if step == 13:
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        train(tiny_cfg(arch), acts, tc, checkpoint_path=ckpt, on_step=stop_at_13)
+    assert torch.load(ckpt, weights_only=True)["step"] == 10
+    resumed, info = train(tiny_cfg(arch), acts, tc, checkpoint_path=ckpt, resume=True)
+    for name, p in full.state_dict().items():
+        assert torch.equal(p, resumed.state_dict()[name]), name
+    assert info["resampled"] == full_info["resampled"]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_or_a_broken_one(tmp_path):
+    acts = synthetic_acts()
+    ckpt = tmp_path / "checkpoint.pth"
+    tc = tiny_tc(steps=12, checkpoint_every=5)
+
+    def stop(step, total, stats):
+        if step == 6:
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        train(tiny_cfg("relu"), acts, tc, checkpoint_path=ckpt, on_step=stop)
+    with pytest.raises(PipelineError, match="other settings"):
+        train(tiny_cfg("relu", d_sae=64), acts, tc, checkpoint_path=ckpt, resume=True)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(PipelineError, match="checkpoint.pth"):
+        train(tiny_cfg("relu"), acts, tc, checkpoint_path=ckpt, resume=True)
