@@ -1,0 +1,258 @@
+"""Stage 4: train a sparse autoencoder (SAE) on the MLP's harvested hidden layer.
+
+Reads  <run-dir>/mlp_activations.pt (stage 3: harvest_activations.py) and <run-dir>/mlp/perfect_mlp.pth
+Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config) and the "sae" section
+       of <run-dir>/metrics.json; while training, <run-dir>/sae/checkpoint.pth (removed when done).
+       With --sweep: <run-dir>/sae/sweep/<name>=<value>/sae_model.pth per value, sweep.csv and
+       frontier.html (L0 vs FVU), and the "sae_sweep" section of metrics.json.
+
+The last --n-eval activations are held out: every metric is measured on them.
+
+    python train_sae.py                                   # the default run
+    python train_sae.py --architecture topk --k 16 --d-sae 128
+    python train_sae.py --resume                          # continue an interrupted run
+    python train_sae.py --sweep l1_coeff=1e-4,3e-4,1e-3   # one SAE per value + table + frontier chart
+"""
+import argparse
+import csv
+import io
+import time
+from dataclasses import asdict, fields
+
+import torch
+from tqdm import tqdm
+
+from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
+from common.io import PipelineError, atomic_write_text, update_metrics
+from mlp.mlp_definition import load_mlp
+from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
+from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
+from sae.training import TrainConfig, split_activations, train
+
+# the default run (see README, "SAE stage", for the measurements behind these)
+DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=1e-3, k=16, aux_k=256, aux_coeff=1 / 32,
+                l0_coeff=1e-3, bandwidth=1e-3, lr=1e-3, batch_size=1024, epochs=1.0, steps=0,
+                warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dead_window=200_000,
+                resample_at="0.2,0.4,0.6", checkpoint_every=200)
+
+SAE_FIELDS = {f.name for f in fields(SAEConfig)} - {"d_in"}
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"seed", "adam_betas"}
+SWEEPABLE = sorted((SAE_FIELDS | TRAIN_FIELDS) - {"architecture", "b_dec_init", "resample_at"})
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    d = DEFAULTS
+    a = p.add_argument_group("architecture")
+    a.add_argument("--architecture", choices=ARCHITECTURES, default=d["architecture"],
+                   help=f"relu (L1, the paper's), topk (OpenAI 2024) or jumprelu (DeepMind 2024) (default: {d['architecture']})")
+    a.add_argument("--d-sae", type=int, default=d["d_sae"], help=f"dictionary size (default: {d['d_sae']})")
+    a.add_argument("--l1-coeff", type=float, default=d["l1_coeff"], help=f"relu: L1 penalty weight (default: {d['l1_coeff']:g})")
+    a.add_argument("--k", type=int, default=d["k"], help=f"topk: active features per input (default: {d['k']})")
+    a.add_argument("--aux-k", type=int, default=d["aux_k"], help=f"topk: dead latents in the AuxK loss (default: {d['aux_k']})")
+    a.add_argument("--aux-coeff", type=float, default=d["aux_coeff"], help=f"topk: AuxK loss weight (default: {d['aux_coeff']:g})")
+    a.add_argument("--l0-coeff", type=float, default=d["l0_coeff"], help=f"jumprelu: L0 penalty weight (default: {d['l0_coeff']:g})")
+    a.add_argument("--bandwidth", type=float, default=d["bandwidth"], help=f"jumprelu: straight-through kernel width (default: {d['bandwidth']:g})")
+    t = p.add_argument_group("training")
+    t.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})")
+    t.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"activations per step (default: {d['batch_size']})")
+    t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations (default: {d['epochs']:g})")
+    t.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps; overrides --epochs when > 0 (default: 0)")
+    t.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], help=f"linear lr warm-up (default: {d['warmup_steps']})")
+    t.add_argument("--sparsity-warmup-steps", type=int, default=d["sparsity_warmup_steps"],
+                   help=f"linear warm-up of l1_coeff / l0_coeff (default: {d['sparsity_warmup_steps']})")
+    t.add_argument("--n-eval", type=int, default=d["n_eval"],
+                   help=f"held-out activations (the file's last rows, at most a fifth) (default: {d['n_eval']})")
+    t.add_argument("--dead-window", type=int, default=d["dead_window"],
+                   help=f"training inputs without firing after which a feature counts as dead (default: {d['dead_window']})")
+    t.add_argument("--resample-at", default=d["resample_at"],
+                   help=f"relu/jumprelu: fractions of training at which dead features are resampled, comma-separated, "
+                        f"or 'none' (topk uses AuxK instead unless this is given) (default: {d['resample_at']})")
+    t.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
+                   help=f"steps between resumable checkpoints, 0 for none (default: {d['checkpoint_every']})")
+    t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
+    p.add_argument("--sweep", metavar="NAME=v1,v2,...",
+                   help=f"train one SAE per value of NAME into <run-dir>/sae/sweep/ (NAME one of: {', '.join(SWEEPABLE)})")
+    return p.parse_args(argv)
+
+
+def _parse_resample_at(text: str) -> tuple:
+    if text.strip().lower() in ("none", ""):
+        return ()
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise PipelineError(f"--resample-at {text!r}: expected fractions like 0.2,0.4,0.6 or 'none'") from None
+    if not all(0 < v < 1 for v in values):
+        raise PipelineError(f"--resample-at {text!r}: every fraction must lie strictly between 0 and 1")
+    return values
+
+
+def configs_from_args(args, d_in: int) -> tuple:
+    """(SAEConfig, TrainConfig) from the flags; bad values -> PipelineError."""
+    for name in ("d_sae", "batch_size", "k", "aux_k"):
+        if getattr(args, name) < 1:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    for name in ("lr", "epochs"):
+        if not getattr(args, name) > 0:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number")
+    for name in ("l1_coeff", "l0_coeff", "aux_coeff"):
+        if getattr(args, name) < 0:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected >= 0")
+    try:
+        sae_cfg = SAEConfig(architecture=args.architecture, d_in=d_in, d_sae=args.d_sae, l1_coeff=args.l1_coeff,
+                            k=args.k, aux_k=args.aux_k, aux_coeff=args.aux_coeff, l0_coeff=args.l0_coeff,
+                            bandwidth=args.bandwidth)
+    except ValueError as e:
+        raise PipelineError(f"SAE settings: {e}") from None
+    resample_at = _parse_resample_at(args.resample_at)
+    if args.architecture == "topk" and args.resample_at == DEFAULTS["resample_at"]:
+        resample_at = ()   # topk revives dead latents with AuxK
+    tc = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
+                     warmup_steps=args.warmup_steps, sparsity_warmup_steps=args.sparsity_warmup_steps,
+                     n_eval=args.n_eval, dead_window=args.dead_window, resample_at=resample_at,
+                     checkpoint_every=args.checkpoint_every, seed=args.seed)
+    return sae_cfg, tc
+
+
+def load_inputs(args):
+    """(activations dict, MLP) of the run; a missing input names the stage to run first."""
+    from harvest_activations import load_activations
+    paths = run_paths(args)
+    if not paths.activations.exists():
+        raise PipelineError(f"{paths.activations}: activations not found; run harvest_activations.py "
+                            f"--run-dir {args.run_dir} first")
+    data = load_activations(paths.activations)
+    if not paths.mlp.exists():
+        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
+    return data, load_mlp(paths.mlp)
+
+
+def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae") -> tuple:
+    """Train one SAE with the settings in `args`; (sae, summary dict with the held-out metrics,
+    density list included)."""
+    acts = data["activations"].float()                                # [N, d_in]
+    sae_cfg, tc = configs_from_args(args, acts.shape[1])
+    seed_everything(args.seed)
+    bar = tqdm(total=1, desc=desc, disable=args.quiet, leave=False)
+
+    def on_step(step, total, s):
+        bar.total = total
+        bar.update(step - bar.n)
+        if step % 10 == 0 or step == total:
+            bar.set_postfix(loss=f"{s['loss']:.4f}", fvu=f"{s['mse']:.4f}", l0=f"{s['l0']:.1f}", refresh=False)
+
+    t0 = time.perf_counter()
+    sae, info = train(sae_cfg, acts, tc, device=device, checkpoint_path=checkpoint_path,
+                      resume=getattr(args, "resume", False), on_step=on_step)
+    bar.close()
+    train_seconds = time.perf_counter() - t0
+    _, eval_rows = split_activations(acts, tc.n_eval)
+    mlp = mlp.to(device)
+    m = evaluate_sae(sae, mlp, acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows].float())
+    summary = {**{k: v for k, v in m.items()}, "train_seconds": round(train_seconds, 2),
+               "loop_seconds": round(info["seconds"], 2), "steps": info["steps"], "resampled": info["resampled"],
+               "n_train": info["n_train"], "n_eval": info["n_eval"], "config": asdict(sae_cfg),
+               "train_config": asdict(tc), "source": data.get("source", "")}
+    return sae, summary
+
+
+def metrics_table(m: dict) -> str:
+    rows = [("FVU (held-out)", f"{m['fvu']:.4f}"), ("L0", f"{m['l0']:.2f}"),
+            ("dead features", f"{m['dead']} ({m['dead_share']:.1%})"),
+            ("dense features (>10%)", f"{m['dense_share']:.1%}"),
+            ("spliced exact-match", f"{m['spliced_exact_match']:.2%}  (MLP {m['mlp_exact_match']:.2%})"),
+            ("spliced MSE", f"{m['spliced_mse']:.4f}  (MLP {m['mlp_mse']:.4f})"),
+            ("resampled", str(m["resampled"])),
+            ("training time", f"{m['train_seconds']:.1f} s, {m['steps']} steps on {m['n_train']:,} activations")]
+    w = max(len(r[0]) for r in rows)
+    return "\n".join(f"  {name:<{w}}  {value}" for name, value in rows)
+
+
+def _without_density(m: dict) -> dict:
+    out = {k: v for k, v in m.items() if k != "density_log10"}
+    out["density_floor_log10"] = DENSITY_FLOOR_LOG10
+    return out
+
+
+def parse_sweep(text: str) -> tuple:
+    if "=" not in text:
+        raise PipelineError(f"--sweep {text!r}: expected NAME=v1,v2,... (e.g. l1_coeff=1e-4,3e-4,1e-3)")
+    name, values = text.split("=", 1)
+    name = name.strip().replace("-", "_")
+    if name not in SWEEPABLE:
+        raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(SWEEPABLE)}")
+    kind = type(DEFAULTS.get(name, getattr(TrainConfig, name, None)))
+    try:
+        parsed = [kind(float(v)) if kind is int else kind(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise PipelineError(f"--sweep {text!r}: values must be numbers") from None
+    if not parsed:
+        raise PipelineError(f"--sweep {text!r}: no values given")
+    return name, [v.strip() for v in values.split(",") if v.strip()], parsed
+
+
+def run_sweep(args, data, mlp, device) -> dict:
+    import plotly.graph_objects as go
+
+    paths = run_paths(args)
+    name, texts, values = parse_sweep(args.sweep)
+    rows = []
+    for text, value in zip(texts, values):
+        one = argparse.Namespace(**{**vars(args), name: value, "resume": False})
+        sae, m = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
+        save_sae(sae, paths.sweep_sae(name, text), metrics=_without_density(m), train_config=m["train_config"])
+        rows.append({name: value, **{k: m[k] for k in ("fvu", "l0", "dead_share", "dense_share",
+                                                       "spliced_exact_match", "spliced_mse", "mlp_exact_match",
+                                                       "resampled", "train_seconds")},
+                     "architecture": args.architecture, "d_sae": m["config"]["d_sae"],
+                     "path": str(paths.sweep_sae(name, text))})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(paths.sweep_csv, buf.getvalue())
+    fig = go.Figure(go.Scatter(
+        x=[r["l0"] for r in rows], y=[r["fvu"] for r in rows], mode="lines+markers+text",
+        text=[f"{name}={t}" for t in texts], textposition="top center",
+        customdata=[[r["dead_share"], r["spliced_exact_match"]] for r in rows],
+        hovertemplate="L0 %{x:.2f}<br>FVU %{y:.4f}<br>dead %{customdata[0]:.1%}<br>"
+                      "spliced exact-match %{customdata[1]:.2%}<extra>%{text}</extra>"))
+    fig.update_layout(title=f"SAE sparsity/fidelity frontier: {args.architecture}, d_sae={args.d_sae}, sweep over {name}",
+                      xaxis_title="L0 (active features per input, held-out)", yaxis_title="FVU (held-out)",
+                      template="plotly_white")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(type="log")
+    atomic_write_text(paths.sweep_html, fig.to_html(include_plotlyjs=True, full_html=True))
+    update_metrics(paths.metrics, "sae_sweep", {"name": name, "rows": rows})
+    if not args.quiet:
+        cols = [name, "l0", "fvu", "dead_share", "spliced_exact_match", "train_seconds"]
+        print("  ".join(f"{c:>20}" for c in cols))
+        for r in rows:
+            print("  ".join(f"{r[c]:>20.4g}" if isinstance(r[c], float) else f"{r[c]!s:>20}" for c in cols))
+        print(f"wrote {len(rows)} SAEs under {paths.sweep_dir}, {paths.sweep_csv}, {paths.sweep_html}")
+    return {"name": name, "rows": rows}
+
+
+def main(args) -> dict:
+    paths = run_paths(args)
+    device = pick_device(args.device)
+    data, mlp = load_inputs(args)
+    if args.sweep:
+        return run_sweep(args, data, mlp, device)
+    sae, m = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
+    section = _without_density(m)
+    save_sae(sae, paths.sae, metrics=section, train_config=m["train_config"])
+    update_metrics(paths.metrics, "sae", section)
+    paths.sae_checkpoint.unlink(missing_ok=True)
+    if not args.quiet:
+        print(f"SAE {m['config']['architecture']} d_sae={m['config']['d_sae']} on {m['source'] or 'activations'} "
+              f"(held-out {m['n_eval']:,}):")
+        print(metrics_table(m))
+        print(f"wrote {paths.sae}")
+    return m
+
+
+if __name__ == "__main__":
+    run_main(main, parse_args())
