@@ -31,7 +31,7 @@ from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--epochs", type=int, default=60, help="passes over the training set (default: 60)")
+    p.add_argument("--epochs", type=int, default=100, help="passes over the training set (default: 100)")
     p.add_argument("--batch-size", type=int, default=256, help="default: 256")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule (default: 3e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
