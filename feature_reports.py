@@ -1,0 +1,60 @@
+"""Stage 6: the reports a person opens in a browser, offline.
+
+Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (stage 4), the three
+       Excel splits (stage 1), and the labels of analysis.labels (reports/features.csv,
+       neurons.csv, labels.pt; rebuilt here when missing or older than the models)
+Writes <run-dir>/reports/: index.html (metrics, links, feature dashboard), logic_circuit_map.html,
+       circuit_bell_curves.html, uhd_bold_sankey.html, plotly.min.js (the one copy of plotly the
+       pages load), circuit_trace_detailed.xlsx, features.csv, neurons.csv; and the "reports"
+       section of metrics.json. Prints the path of index.html last.
+
+    python feature_reports.py [--run-dir runs/default] [--seed 0] [--device auto] [--quiet]
+"""
+import argparse
+import time
+
+import torch
+
+from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
+from common.io import PipelineError, update_metrics
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    add_common_args(p)
+    return p.parse_args(argv)
+
+
+def main(args) -> dict:
+    from viz.build import gather, write_reports
+
+    paths = run_paths(args)
+    for path, stage in ((paths.train_xlsx, "dataset/data_generator.py"), (paths.mlp, "train_mlp.py"),
+                        (paths.sae, "train_sae.py")):
+        if not path.exists():
+            raise PipelineError(f"{path}: not found; run {stage} --run-dir {args.run_dir} first")
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    t0 = time.time()
+    rd = gather(paths, seed=args.seed, device=device, progress=not args.quiet)
+    written = write_reports(paths, rd, progress=not args.quiet)
+    seconds = time.time() - t0
+    files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, "plotly.min.js"]
+    stats = {"files": files, "plots": {k: v for k, v in written.items() if k.endswith(".html")},
+             "trace_rows": written[paths.trace_xlsx.name], "alive_feature_cards": int((rd.features["status"] == "alive").sum()),
+             "seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in rd.timings.items()},
+             "dir": str(paths.reports_dir)}
+    update_metrics(paths.metrics, "reports", stats)
+    if not args.quiet:
+        t = stats["timings"]
+        print(f"reports: {len(files)} files in {seconds:.1f} s (labels {t.get('labels', 0):.1f} s, "
+              f"trace {stats['trace_rows']:,} rows {t.get('trace', 0):.1f} s), "
+              f"{stats['alive_feature_cards']} feature cards")
+    print(paths.index_html)
+    return stats
+
+
+if __name__ == "__main__":
+    torch.set_grad_enabled(False)
+    run_main(main, parse_args())

@@ -1,0 +1,128 @@
+"""The reports in a real browser: Debian's Chromium driven by Playwright, offline.
+
+Every page of a tiny run's reports is opened from a file:// URL. The test fails on any console
+error, uncaught page error, request that is not file:// (the reports must work with no network:
+such requests are blocked and reported), a plotly div without its drawn SVG, or a page with fewer
+plots than the reports stage says it wrote. A full-page screenshot of each page is saved in the
+test's temporary folder (path printed) for a person to look at.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it) and the playwright
+Python package; skipped with the reason otherwise.
+"""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_feature_reports import build_reports_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` to run the browser test")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def reports(tiny_run, tmp_path_factory):
+    dst = tmp_path_factory.mktemp("browser_run") / "run"
+    shutil.copytree(tiny_run.root, dst)
+    return build_reports_run(dst)
+
+
+def open_page(browser, url: str, shot: Path, width: int = 1400):
+    """Load `url`; return (console errors, page errors, blocked requests, page)."""
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    errors, page_errors, blocked = [], [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+
+    local = ("file://", "data:", "blob:", "about:")
+    page.on("request", lambda r: blocked.append(r.url) if not r.url.startswith(local) else None)
+
+    def route(r):   # abort anything remote, so a page that needs the network shows it
+        if r.request.url.startswith(local):
+            r.continue_()
+        else:
+            r.abort()
+    context.route("**/*", route)
+    page.goto(url, wait_until="load")
+    return context, page, errors, page_errors, blocked
+
+
+def check_plots(page, expected: int) -> None:
+    """Wait until every plotly div has drawn its SVG; exactly `expected` plots on the page."""
+    page.wait_for_function(
+        "() => { const d = [...document.querySelectorAll('.plotly-graph-div')];"
+        " return d.length > 0 && d.every(x => x.querySelector('svg.main-svg')); }", timeout=30000)
+    divs = page.query_selector_all(".plotly-graph-div")
+    missing = [d.get_attribute("id") for d in divs if d.query_selector("svg.main-svg") is None]
+    assert not missing, f"plots without their SVG: {missing}"
+    assert len(divs) == expected, f"expected {expected} plots, found {len(divs)}"
+
+
+def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
+    paths, stats = reports
+    pages = {name: n for name, n in stats["plots"].items()}
+    assert set(pages) == {paths.index_html.name, paths.heatmap_html.name, paths.distributions_html.name,
+                          paths.sankey_html.name}
+    problems = []
+    for name, n_plots in sorted(pages.items()):
+        shot = tmp_path / f"{Path(name).stem}.png"
+        context, page, errors, page_errors, blocked = open_page(browser, (paths.reports_dir / name).as_uri(), shot)
+        try:
+            check_plots(page, n_plots)
+            if name == paths.index_html.name:
+                check_dashboard(page, stats)
+            if name == paths.sankey_html.name:
+                check_sankey_filters(page)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            context.close()
+        for kind, items in (("console error", errors), ("page error", page_errors), ("network request", blocked)):
+            problems += [f"{name}: {kind}: {t}" for t in items]
+    print(f"\nscreenshots in {tmp_path}")
+    assert not problems, "\n".join(problems)
+
+
+def check_dashboard(page, stats) -> None:
+    """Cards are drawn, the search filters them, and every report is linked."""
+    n_cards = stats["alive_feature_cards"]
+    shown = page.locator("#cards .card").count()
+    assert shown == min(n_cards, 48), f"{shown} cards drawn for {n_cards} alive features"
+    first_id = page.locator("#cards .card h4").first.inner_text().split()[1]
+    page.fill("#q", first_id)
+    page.wait_for_timeout(100)
+    assert 1 <= page.locator("#cards .card").count() <= n_cards
+    for target in ("logic_circuit_map.html", "circuit_bell_curves.html", "uhd_bold_sankey.html",
+                   "circuit_trace_detailed.xlsx", "features.csv"):
+        assert page.locator(f'a[href="{target}"]').count() >= 1, f"index.html does not link {target}"
+
+
+def check_sankey_filters(page) -> None:
+    """Picking a pointer combination and a target redraws the flow without errors."""
+    before = page.locator("#sel-info").inner_text()
+    page.select_option("#sel-combo", "5")
+    page.select_option("#sel-target", "3")
+    page.wait_for_timeout(200)
+    after = page.locator("#sel-info").inner_text()
+    assert after and after != before, f"selection did not update the Sankey ({before!r} -> {after!r})"
+    page.select_option("#sel-combo", "all")
+    page.select_option("#sel-target", "all")
+    page.wait_for_function("() => document.querySelector('#sankey svg.main-svg') !== null")

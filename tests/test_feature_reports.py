@@ -1,0 +1,151 @@
+"""Stage 6 (feature_reports.py) on a tiny run: every file written, the trace and the pages say what
+the models say, and missing inputs stop it with a one-line error naming the stage to run."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+import torch
+
+from common.io import PipelineError, read_metrics
+from common.paths import RunPaths
+
+ROOT = Path(__file__).resolve().parents[1]
+# a tiny SAE: 128 features over the tiny run's 64 neurons, a few hundred steps
+TINY_SAE = ["--d-sae=128", "--epochs=5", "--n-eval=100", "--batch-size=64", "--checkpoint-every=0",
+            "--warmup-steps=5"]
+
+
+def build_reports_run(run_dir: Path):
+    """Train a tiny SAE into the (copied) tiny run at `run_dir` and build its reports:
+    returns (RunPaths, the stage's stats)."""
+    import feature_reports
+    import train_sae
+
+    common = ["--run-dir", str(run_dir), "--quiet", "--device", "cpu"]
+    train_sae.main(train_sae.parse_args(common + TINY_SAE))
+    stats = feature_reports.main(feature_reports.parse_args(common))
+    return RunPaths(run_dir), stats
+
+
+@pytest.fixture(scope="module")
+def reports(tiny_run, tmp_path_factory):
+    dst = tmp_path_factory.mktemp("reports_run") / "run"
+    shutil.copytree(tiny_run.root, dst)
+    return build_reports_run(dst)
+
+
+def test_every_report_is_written_and_recorded(reports):
+    paths, stats = reports
+    for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html, paths.trace_xlsx,
+              paths.features_csv, paths.neurons_csv, paths.reports_dir / "plotly.min.js"):
+        assert p.exists() and p.stat().st_size > 0, p
+    section = read_metrics(paths.metrics)["reports"]
+    assert section["seconds"] > 0 and section["trace_rows"] == 800
+    assert set(section["plots"]) == {"index.html", "logic_circuit_map.html", "circuit_bell_curves.html",
+                                     "uhd_bold_sankey.html"}
+    assert all(n >= 1 for n in section["plots"].values())
+
+
+def test_pages_are_offline_and_link_every_report(reports):
+    paths, _ = reports
+    for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html):
+        html = p.read_text(encoding="utf-8")
+        assert '<script src="plotly.min.js"></script>' in html, p
+        assert "cdn.plot.ly" not in html and not re.search(r'src="https?://', html), f"{p} loads from the network"
+        for target in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html,
+                       paths.trace_xlsx, paths.features_csv):
+            assert f'href="{target.name}"' in html, f"{p.name} does not link {target.name}"
+    assert "plotly" in (paths.reports_dir / "plotly.min.js").read_text(encoding="utf-8")[:2000].lower()
+
+
+def test_every_chart_has_a_caption(reports):
+    paths, stats = reports
+    for name, n_plots in stats["plots"].items():
+        html = (paths.reports_dir / name).read_text(encoding="utf-8")
+        assert html.count('<p class="caption">') >= n_plots, name
+
+
+def test_trace_matches_the_models(reports):
+    """Rows = the three splits; prediction = the MLP's; top neurons/features = the real top-k."""
+    from dataset.data_loader import load_excel
+    from mlp.mlp_definition import load_mlp
+    from sae.sae_definition import load_sae
+
+    paths, _ = reports
+    book = openpyxl.load_workbook(paths.trace_xlsx, read_only=False)
+    ws = book["trace"]
+    assert ws.freeze_panes == "A2"
+    header = [c.value for c in ws[1]]
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 800
+    col = {h: i for i, h in enumerate(header)}
+    assert [r[col["split"]] for r in rows].count("test") == 100
+    assert ws.cell(row=2, column=1).alignment.horizontal == "center"
+    assert ws.column_dimensions["C"].width > 20          # the input list fits
+
+    x, y = load_excel(paths.train_xlsx)
+    mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
+    with torch.no_grad():
+        h = mlp.hidden(x[:5])
+        f = sae.encode(h)
+        pred = mlp(x[:5])
+    for i in range(5):
+        r = rows[i]
+        assert r[col["split"]] == "train"
+        assert r[col["input_list"]] == "[" + ", ".join(str(int(v)) for v in x[i]) + "]"
+        assert r[col["target"]] == int(y[i])
+        assert r[col["prediction"]] == pytest.approx(float(pred[i]), abs=1e-3)
+        assert r[col["exact_match"]] == bool(round(float(pred[i])) == int(y[i]))
+        assert r[col["neuron_1"]] == int(h[i].argmax())
+        assert r[col["neuron_1_act"]] == pytest.approx(float(h[i].max()), abs=1e-3)
+        if (f[i] > 0).any():
+            assert r[col["feature_1"]] == int(f[i].argmax())
+            assert r[col["feature_1_act"]] == pytest.approx(float(f[i].max()), abs=1e-3)
+        n_active = int((f[i] > 0).sum())
+        assert r[col["active_features"]] == n_active
+        if n_active < 10:   # fewer active features than slots: the rest are blank, not zero-activation ids
+            assert r[col[f"feature_{n_active + 1}"]] is None
+
+    feats = book["features"]
+    assert feats.max_row - 1 == sae.cfg.d_sae
+    csv = pd.read_csv(paths.features_csv)
+    fh = [c.value for c in feats[1]]
+    assert fh[0] == "unit" and "explanation" in fh and "score" in fh
+    assert len(csv) == sae.cfg.d_sae
+
+
+def test_dashboard_cards_hold_the_labels(reports):
+    """One card per alive feature, with the labels' explanation and score."""
+    paths, stats = reports
+    html = paths.index_html.read_text(encoding="utf-8")
+    cards = json.loads(re.search(r"const CARDS = (\[.*?\]);\n", html, re.S).group(1))
+    labels = pd.read_csv(paths.features_csv, keep_default_na=False)
+    alive = labels[labels["status"] == "alive"]
+    assert [c["id"] for c in cards] == alive["unit"].tolist()
+    assert stats["alive_feature_cards"] == len(alive)
+    for c in cards[:10]:
+        row = labels.set_index("unit").loc[c["id"]]
+        assert c["e"] == row["explanation"]
+        assert c["s"] == pytest.approx(float(row["score"]), abs=1e-3)
+        assert sum(c["h"]) == round(float(row["density"]) * 32768)   # histogram counts every firing
+        assert 1 <= len(c["t"]) <= 8 and c["t"][0][1] == pytest.approx(float(row["max_act"]), abs=2e-3)
+
+
+def test_missing_sae_names_the_stage_to_run(copy_run):
+    import feature_reports
+
+    paths = copy_run()
+    with pytest.raises(PipelineError, match="train_sae.py"):
+        feature_reports.main(feature_reports.parse_args(["--run-dir", str(paths.root), "--quiet"]))
+    r = subprocess.run([sys.executable, "feature_reports.py", "--run-dir", str(paths.root), "--quiet"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: ") and "train_sae.py" in r.stderr
+    assert not paths.reports_dir.exists() or not paths.index_html.exists()

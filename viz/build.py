@@ -1,0 +1,199 @@
+"""Build every report of a run: gather the inputs once (`gather`), then write each page (`write_reports`).
+
+The labels (explanations, scores, causal effects, features.csv / neurons.csv) come from
+`analysis.labels.load_or_build_labels`, the project's one implementation; this module adds only
+what the pictures need from the same fresh inputs (histograms, top inputs, flows) and the per-sample
+trace of the train / val / test rows.
+"""
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from common.io import PipelineError, atomic_write_text, read_metrics
+from dataset.data_generator import ground_truth
+from viz import data as vd
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ReportInputs:
+    """What the pages draw, computed once."""
+    paths: object
+    mlp: object
+    sae: object
+    labels: object
+    features: object                 # pandas DataFrame, one row per feature (labels.features)
+    neurons: object                  # pandas DataFrame, one row per neuron
+    x_fresh: torch.Tensor            # [n, 10] the labels' fresh inputs
+    h_fresh: torch.Tensor            # [n, d_hidden]
+    acts: vd.SparseActs              # features on the fresh inputs
+    w_out: torch.Tensor              # [d_sae] W_dec @ w_head
+    hist: np.ndarray                 # [d_sae, HIST_BINS]
+    hist_max: np.ndarray             # [d_sae]
+    top_idx: np.ndarray              # [d_sae, TOP_INPUTS]
+    top_val: np.ndarray
+    card_contrib: np.ndarray         # [d_sae, d_hidden] mean (h - b_dec) * W_enc[:, i] where feature i fires
+    sankey: vd.SankeyData
+    combo_maps: dict                 # var -> (means [16, 10, d_sae], counts [16, 10])
+    heatmap: dict | None
+    mono_threshold: float
+    ultralow: float
+    neuron_threshold: float
+    subtitle: str
+    timings: dict = field(default_factory=dict)
+    _gt: dict | None = None
+
+    @property
+    def n_fresh(self) -> int:
+        return len(self.x_fresh)
+
+    def feature_label(self, i: int) -> str:
+        e = self.features["explanation"].iat[int(i)]
+        return str(e) if isinstance(e, str) and e else "no explanation"
+
+    def neuron_label(self, j: int) -> str:
+        e = self.neurons["explanation"].iat[int(j)]
+        return str(e) if isinstance(e, str) and e else "no explanation"
+
+    def top_features(self, k: int) -> list:
+        alive = self.features[self.features["status"] == "alive"]
+        return [int(u) for u in alive.sort_values(["score", "density"], ascending=False)["unit"].head(k)]
+
+    def top_neurons(self, k: int) -> list:
+        alive = self.neurons[self.neurons["status"] == "alive"]
+        return [int(u) for u in alive.sort_values(["score", "density"], ascending=False)["unit"].head(k)]
+
+    def feature_values(self, i: int) -> np.ndarray:
+        return self.acts.vals[self.acts.cols == int(i)].numpy()
+
+    def neuron_values(self, j: int) -> np.ndarray:
+        h = self.h_fresh[:, int(j)]
+        thr = max(float(h.max()) * self.neuron_threshold, 0.0)
+        return h[h > thr].numpy()
+
+    def fresh_gt_row(self, s: int) -> dict:
+        if self._gt is None:
+            self._gt = {k: v.tolist() for k, v in ground_truth(self.x_fresh).items()}
+            self._gt["input"] = ["".join(map(str, r[:4])) + "|" + str(r[4]) + " " + "".join(map(str, r[5:9])) + "|" + str(r[9])
+                                 for r in self.x_fresh.tolist()]
+        return {k: self._gt[k][s] for k in ("input", "a", "b", "target")}
+
+
+def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
+    """The labels' F1 matrices plus the counts that give each cell's precision, recall and support."""
+    from analysis.concepts import concept_set
+
+    if labels.feature_f1 is None or not len(labels.concept_names):
+        return None
+    cs = concept_set()
+    gt = ground_truth(x)
+    support = np.array([int(cs.concepts[cs.column(n)].holds(gt).sum()) for n in labels.concept_names])
+    n = len(x)
+    return {"concepts": list(labels.concept_names), "support": support,
+            "feature_f1": np.asarray(labels.feature_f1), "neuron_f1": np.asarray(labels.neuron_f1),
+            "feature_n_active": np.rint(features["density"].to_numpy() * n),
+            "neuron_n_active": np.rint(neurons["density"].to_numpy() * n)}
+
+
+def gather(paths, seed: int = 0, device="cpu", progress: bool = False) -> ReportInputs:
+    """Load the run's models and labels and compute everything the pages draw."""
+    from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
+    from analysis.labels import load_or_build_labels
+    from mlp.mlp_definition import load_mlp
+    from sae.sae_definition import load_sae
+
+    t = {}
+    t0 = time.time()
+    for p, stage in ((paths.mlp, "train_mlp.py"), (paths.sae, "train_sae.py")):
+        if not p.exists():
+            raise PipelineError(f"{p}: not found; run {stage} --run-dir {paths.root} first")
+    mlp = load_mlp(paths.mlp, device=device)
+    sae = load_sae(paths.sae, device=device)
+    if sae.cfg.d_in != mlp.cfg.d_hidden:
+        raise PipelineError(f"{paths.sae}: SAE reads {sae.cfg.d_in}-d activations but the MLP's hidden layer is "
+                            f"{mlp.cfg.d_hidden}-d; re-run train_sae.py --run-dir {paths.root}")
+    labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress)
+    t["labels"] = time.time() - t0
+    t1 = time.time()
+    x = labels.inputs
+    h, _, _, acts = vd.hidden_and_features(mlp, sae, x, device)
+    mlp, sae = mlp.cpu(), sae.cpu()
+    w_out = vd.feature_output_weights(mlp, sae)
+    hist_max, hist = vd.feature_histograms(acts)
+    top_idx, top_val = vd.top_inputs(acts)
+    mean_h = vd.mean_hidden_where_firing(acts, h)                                       # [d_sae, d_hidden]
+    card_contrib = ((mean_h - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()   # [d_sae, d_hidden]
+    card_contrib[acts.counts().numpy() == 0] = 0
+    gt = ground_truth(x)
+    combo = {v: tuple(a.numpy() for a in vd.combo_value_map(acts, gt, v)) for v in ("a", "b")}
+    t["fresh"] = time.time() - t1
+    t1 = time.time()
+    sankey = vd.sankey_data(mlp, x, h, acts, seed=seed)
+    t["sankey_data"] = time.time() - t1
+    features, neurons = labels.features, labels.neurons
+    m = read_metrics(paths.metrics)
+    test = ((m.get("mlp") or {}).get("test") or {}).get("exact_match")
+    subtitle = (f"run {paths.root} · SAE {sae.cfg.architecture}, d_sae {sae.cfg.d_sae} · "
+                f"{len(x):,} fresh inputs (seed {seed})" + (f" · MLP test exact-match {test:.1%}" if test is not None else ""))
+    return ReportInputs(
+        paths=paths, mlp=mlp, sae=sae, labels=labels, features=features, neurons=neurons, x_fresh=x, h_fresh=h,
+        acts=acts, w_out=w_out, hist=hist.numpy(), hist_max=hist_max.numpy(), top_idx=top_idx, top_val=top_val,
+        card_contrib=card_contrib, sankey=sankey, combo_maps=combo,
+        heatmap=heatmap_inputs(labels, x, features, neurons), mono_threshold=MONOSEMANTIC_SCORE,
+        ultralow=ULTRALOW_DENSITY, neuron_threshold=NEURON_THRESHOLD_FRACTION, subtitle=subtitle, timings=t)
+
+
+@torch.no_grad()
+def write_trace(paths, rd: ReportInputs) -> int:
+    """The per-sample Excel trace of every train, val and test row; returns the number of rows."""
+    from dataset.data_loader import load_excel
+    from viz.trace import write_trace as _write
+
+    xs, ys, splits = [], [], []
+    for split in SPLITS:
+        p = paths.split_xlsx(split)
+        if not p.exists():
+            raise PipelineError(f"{p}: not found; run dataset/data_generator.py --run-dir {paths.root} first")
+        x, y = load_excel(p)
+        xs.append(x)
+        ys.append(y)
+        splits += [split] * len(x)
+    x, y = torch.cat(xs), torch.cat(ys)
+    h = rd.mlp.hidden(x)                                                        # [n, d_hidden]
+    f = rd.sae.encode(h)                                                        # [n, d_sae]
+    pred = rd.mlp.head(h).squeeze(-1)                                           # = mlp(x): forward == head(hidden(x))
+    spliced = rd.mlp.head(rd.sae.decode(f)).squeeze(-1)                         # as sae.metrics.spliced_forward
+    expl = [rd.feature_label(i) for i in range(rd.sae.cfg.d_sae)]
+    features = rd.features.assign(direct_effect_per_unit=rd.w_out.numpy())
+    _write(paths.trace_xlsx, splits, x, y, pred, spliced, h, f, expl, features)
+    return len(x)
+
+
+def write_reports(paths, rd: ReportInputs, progress: bool = False) -> dict:
+    """Write every page; returns {file name: number of plots} and timings into rd.timings."""
+    from viz import distributions, heatmap, overview, sankey
+    from viz.common import write_plotly_js
+
+    t = rd.timings
+    written = {}
+    t1 = time.time()
+    write_plotly_js(paths.reports_dir)
+    metrics = read_metrics(paths.metrics)
+    for name, fn in (("heatmap", lambda: heatmap.build(paths, rd)),
+                     ("distributions", lambda: distributions.build(paths, rd)),
+                     ("sankey", lambda: sankey.build(paths, rd)),
+                     ("index", lambda: overview.build(paths, rd, metrics))):
+        t2 = time.time()
+        html, n_plots = fn()
+        target = {"heatmap": paths.heatmap_html, "distributions": paths.distributions_html,
+                  "sankey": paths.sankey_html, "index": paths.index_html}[name]
+        atomic_write_text(target, html)
+        written[target.name] = n_plots
+        t[name] = time.time() - t2
+    t2 = time.time()
+    written[paths.trace_xlsx.name] = write_trace(paths, rd)
+    t["trace"] = time.time() - t2
+    return written

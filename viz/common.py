@@ -1,0 +1,143 @@
+"""What every report page shares: the page template, the navigation, captions, and offline plotly.
+
+Pages load plotly.js from `plotly.min.js` written once beside them (plotly's own "directory" mode),
+so the reports open from disk with no network and the 4.8 MB library is stored once, not per page.
+Every chart goes through `figure_html`, which refuses a figure without axis titles (where it has
+axes) and always puts its one-sentence caption under it.
+"""
+import html
+import json
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.offline
+
+PLOTLY_JS = "plotly.min.js"
+# the pages every report links to: (RunPaths property, title)
+NAV = (("index_html", "Overview & feature dashboard"),
+       ("heatmap_html", "Logic circuit map"),
+       ("distributions_html", "Activation distributions"),
+       ("sankey_html", "Circuit flow (Sankey)"),
+       ("trace_xlsx", "Per-sample trace (Excel)"),
+       ("features_csv", "features.csv"),
+       ("neurons_csv", "neurons.csv"))
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["sendDataToCloud"], "toImageButtonOptions": {"format": "png"}}
+FONT = dict(family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=13)
+
+CSS = """
+:root { --fg:#1d2330; --muted:#5b6577; --line:#d9dee7; --bg:#f6f7fa; --card:#fff; --accent:#2f5fd0; }
+* { box-sizing: border-box; }
+body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--fg); background:var(--bg); }
+header { background:#1d2330; color:#fff; padding:10px 24px; }
+header h1 { margin:0 0 4px; font-size:20px; }
+header nav a { color:#cfd8ff; margin-right:16px; text-decoration:none; white-space:nowrap; }
+header nav a.here { color:#fff; font-weight:600; border-bottom:2px solid #fff; }
+main { padding:16px 24px 40px; max-width:1500px; }
+section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 18px; margin:0 0 18px; }
+h2 { font-size:17px; margin:0 0 8px; }
+p.caption { color:var(--muted); margin:4px 0 0; font-size:13px; }
+p.note { color:var(--muted); }
+table.metrics { border-collapse:collapse; margin:4px 0 8px; }
+table.metrics th, table.metrics td { border:1px solid var(--line); padding:3px 10px; text-align:center; }
+table.metrics th { background:#eef1f6; font-weight:600; }
+table.metrics td.name { text-align:left; }
+.missing { color:#a05a00; }
+.plot { width:100%; }
+"""
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def write_plotly_js(reports_dir: Path) -> Path:
+    """plotly.js, beside the pages (the pages reference it by relative path: works from file://)."""
+    from common.io import atomic_write_text
+    path = Path(reports_dir) / PLOTLY_JS
+    js = plotly.offline.get_plotlyjs()
+    if not path.exists() or path.stat().st_size != len(js.encode("utf-8")):
+        atomic_write_text(path, js)
+    return path
+
+
+def _check_axes(fig: go.Figure, name: str) -> None:
+    """Every cartesian axis that is drawn must say what it shows."""
+    layout = fig.layout
+    for key in list(layout.to_plotly_json()):
+        if key.startswith(("xaxis", "yaxis")):
+            axis = layout[key]
+            if axis.visible is False or axis.showticklabels is False and not axis.title.text:
+                continue
+            if not (axis.title and axis.title.text):
+                raise ValueError(f"chart {name!r}: {key} has no title")
+    has_cartesian = any(t.type in ("histogram", "bar", "scatter", "heatmap", "box", "violin") for t in fig.data)
+    if has_cartesian and not any(k.startswith("xaxis") for k in layout.to_plotly_json()):
+        raise ValueError(f"chart {name!r}: no axis titles set")
+
+
+def figure_html(fig: go.Figure, div_id: str, caption: str, height: int | None = None) -> str:
+    """One chart as an HTML fragment: the plotly div (library loaded once by the page) and its caption."""
+    if not caption or not caption.strip():
+        raise ValueError(f"chart {div_id!r}: a caption is required")
+    _check_axes(fig, div_id)
+    fig.update_layout(font=FONT, template="plotly_white")
+    if height:
+        fig.update_layout(height=height)
+    div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOT_CONFIG)
+    return f'<div class="plot">{div}</div>\n<p class="caption">{esc(caption)}</p>'
+
+
+def section(title: str, *parts: str, anchor: str | None = None) -> str:
+    a = f' id="sec-{esc(anchor)}"' if anchor else ""   # prefixed: never the id of a plot div inside it
+    return f"<section{a}><h2>{esc(title)}</h2>\n" + "\n".join(parts) + "\n</section>"
+
+
+def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra: str = "",
+         with_plotly: bool = True) -> str:
+    """A complete page: header with the run's name and links to every report, then `body`."""
+    links = []
+    for prop, label in NAV:
+        target = Path(getattr(paths, prop)).name
+        cls = ' class="here"' if prop == here else ""
+        links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
+    script = f'<script src="{PLOTLY_JS}"></script>' if with_plotly else ""
+    sub = f'<div style="color:#aab4c8;font-size:12px">{esc(subtitle)}</div>' if subtitle else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{CSS}</style>
+{script}
+{head_extra}
+</head><body>
+<header><h1>{esc(title)}</h1>{sub}<nav>{''.join(links)}</nav></header>
+<main>
+{body}
+</main>
+</body></html>
+"""
+
+
+def json_for_script(obj) -> str:
+    """JSON safe to put inside a <script> element."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+def fmt(v, digits: int = 3) -> str:
+    """A metric for display; absent values say so."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != v:
+            return "—"
+        return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
+    return str(v)
+
+
+def pct(v) -> str:
+    return "—" if v is None else f"{100 * float(v):.1f}%"

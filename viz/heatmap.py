@@ -1,0 +1,149 @@
+"""logic_circuit_map.html: which ground-truth concept each unit matches, features beside neurons.
+
+- F1 of every alive feature against every single ground-truth condition (rows grouped by the
+  feature's explanation), and the same map for the neurons: monosemantic units show one bright
+  cell per row, polysemantic ones a smear or nothing;
+- the reference's view: pointer combination (p1-p2) x pointed value (a, then b), each cell
+  coloured by the share of the features' total activation there carried by its strongest feature,
+  and labelled with that feature's id.
+"""
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.common import figure_html, page, section
+
+MAX_ROWS = 400          # rows drawn per unit map (the best-scoring ones); the caption says when capped
+MAX_COLUMNS = 60        # conditions drawn: those some alive unit matches best (F1 >= MIN_COLUMN_F1), at most this many
+MIN_COLUMN_F1 = 0.3
+LABEL_ROWS = 160        # above this many rows the row labels would overlap: they move to the hover
+SCALE = [[0, "#f7f8fb"], [0.3, "#c6d4f5"], [0.6, "#5f86e0"], [0.8, "#e0a030"], [1, "#b03a2e"]]
+
+
+def unit_order(table, f1: np.ndarray, cap: int = MAX_ROWS):
+    """Alive units, at most `cap` (best score first), then grouped by explanation (groups by their best score)."""
+    alive = table[table["status"] == "alive"].copy()
+    if len(alive) > cap:
+        alive = alive.sort_values("score", ascending=False).head(cap)
+    group_best = alive.groupby("explanation")["score"].transform("max")
+    alive = alive.assign(_g=group_best).sort_values(["_g", "explanation", "score"], ascending=[False, True, False])
+    return alive["unit"].to_numpy()
+
+
+def pick_columns(hm: dict, features, neurons) -> np.ndarray:
+    """Conditions worth a column: reached by some alive feature or neuron with F1 >= MIN_COLUMN_F1; at
+    most MAX_COLUMNS (highest F1 first), shown in the grammar's order."""
+    best = np.zeros(len(hm["concepts"]))
+    for table, f1 in ((features, hm["feature_f1"]), (neurons, hm["neuron_f1"])):
+        alive = (table["status"] == "alive").to_numpy()
+        if alive.any():
+            best = np.maximum(best, f1[alive].max(0))
+    cols = np.flatnonzero(best >= MIN_COLUMN_F1)
+    if len(cols) > MAX_COLUMNS:
+        cols = np.sort(cols[np.argsort(-best[cols], kind="stable")[:MAX_COLUMNS]])
+    if not len(cols):
+        cols = np.sort(np.argsort(-best, kind="stable")[:min(MAX_COLUMNS, len(best))])
+    return cols
+
+
+def unit_map(kind: str, table, f1: np.ndarray, concepts: list, n_act: np.ndarray, support: np.ndarray,
+             n_inputs: int) -> tuple[go.Figure, str, int]:
+    """Heatmap [units x concepts] of F1, hover with precision, recall, support (derived exactly from
+    F1 = 2 TP / (n_active + n_true))."""
+    units = unit_order(table, f1)
+    exp = table.set_index("unit").loc[units, "explanation"].to_numpy()
+    z = f1[units]                                                                       # [rows, concepts]
+    na = n_act[units][:, None]
+    tp = z * (na + support[None, :]) / 2
+    prec = np.where(na > 0, tp / np.maximum(na, 1), 0)
+    rec = tp / np.maximum(support[None, :], 1)
+    # numbers only (plotly stores them as typed arrays): the explanation is in the row label
+    custom = np.round(np.stack([prec, rec, np.broadcast_to(support[None, :], z.shape)], axis=-1), 4).astype(np.float32)
+    z = np.round(z, 4).astype(np.float32)
+    ylabels = [f"{kind[0]}{u}: {e[:28]}" for u, e in zip(units, exp)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=concepts, y=ylabels, zmin=0, zmax=1, colorscale=SCALE, colorbar=dict(title="F1", thickness=12),
+        customdata=custom, xgap=0, ygap=0,
+        hovertemplate=(f"{kind} %{{y}}<br>concept: %{{x}}<br>F1 %{{z:.3f}}, precision %{{customdata[0]:.3f}}, "
+                       "recall %{customdata[1]:.3f}<br>support: %{customdata[2]:,} of " + f"{n_inputs:,} inputs"
+                       "<extra></extra>")))
+    n_rows = len(units)
+    labels = n_rows <= LABEL_ROWS
+    fig.update_layout(xaxis_title="ground-truth condition", yaxis_title=f"alive {kind}s, grouped by explanation",
+                      yaxis=dict(autorange="reversed", showticklabels=labels, tickfont=dict(size=9)),
+                      xaxis=dict(tickangle=-90, tickfont=dict(size=9), tickmode="linear", dtick=1),
+                      margin=dict(l=200 if labels else 60, r=10, t=10, b=110))
+    height = int(min(1500, max(380, 140 + (10 if labels else 4) * n_rows)))
+    n_alive = int((table["status"] == "alive").sum())
+    capped = f" (the {n_rows} best-scoring of {n_alive})" if n_rows < n_alive else ""
+    hover = "" if labels else " (hover a row for its id and explanation)"
+    caption = (f"Each row is an alive {kind}{capped}{hover}, each column a ground-truth condition; colour is the F1 of "
+               f"'the {kind} is active' against 'the condition holds' on {n_inputs:,} fresh inputs (hover for precision, "
+               f"recall and support). A monosemantic {kind} is one dark-red cell in its row; a pale row matches no single condition.")
+    return fig, caption, height
+
+
+def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of) -> tuple[go.Figure, str]:
+    """Pointer combination x value of `var`: which feature carries each cell (the reference's view).
+    means [16, 10, d_sae]: mean activation of each feature on the cell's inputs."""
+    total = means.sum(-1)                                                              # [16, 10]
+    top = means.argmax(-1)                                                             # [16, 10]
+    share = np.where(total > 0, means.max(-1) / np.maximum(total, 1e-12), 0)
+    second = np.argsort(-means, axis=-1)[..., 1] if means.shape[-1] > 1 else top
+    rows = [f"p1={i // 4}, p2={i % 4}" for i in range(16)]
+    text = np.where(total > 0, np.char.add("f", top.astype(str)), "")
+    hover = np.empty(top.shape, dtype=object)
+    for i in range(16):
+        for j in range(means.shape[1]):
+            t, s = int(top[i, j]), int(second[i, j])
+            hover[i, j] = (f"strongest: f{t} ({labels_of(t)}), mean {means[i, j, t]:.3f}<br>"
+                           f"next: f{s} ({labels_of(s)}), mean {means[i, j, s]:.3f}<br>{int(counts[i, j])} inputs")
+    fig = go.Figure(go.Heatmap(z=share, x=[str(v) for v in range(means.shape[1])], y=rows, zmin=0, zmax=1,
+                               colorscale="Blues", colorbar=dict(title="share", thickness=12), text=text,
+                               texttemplate="%{text}", textfont=dict(size=10), customdata=hover,
+                               hovertemplate="%{y}, " + var + " = %{x}<br>%{customdata}<extra></extra>"))
+    fig.update_layout(xaxis_title=f"pointed value {var}", yaxis_title="pointer combination",
+                      yaxis=dict(autorange="reversed"), margin=dict(l=100, r=20, t=20, b=50))
+    caption = (f"Each cell holds the fresh inputs with that pointer combination and {var} value; its label is the feature "
+               f"with the highest mean activation there and its colour that feature's share of all features' mean "
+               f"activation in the cell (dark: one feature carries the cell; pale: many share it).")
+    return fig, caption
+
+
+def build(paths, rd) -> tuple[str, int]:
+    parts, n_plots = [], 0
+    hm = rd.heatmap
+    if hm is None:
+        parts.append(section("Units x concepts", '<p class="missing">No unit-by-concept F1 matrix in the labels; '
+                             'it comes from analysis.labels (feature_probe.py).</p>'))
+    else:
+        grid = []
+        cols = pick_columns(hm, rd.features, rd.neurons)
+        concepts = [hm["concepts"][j] for j in cols]
+        maps = []
+        for kind, table, f1, n_act in (("feature", rd.features, hm["feature_f1"], hm["feature_n_active"]),
+                                       ("neuron", rd.neurons, hm["neuron_f1"], hm["neuron_n_active"])):
+            if not (table["status"] == "alive").any():
+                maps.append((kind, None, None, 0))
+                continue
+            maps.append((kind, *unit_map(kind, table, f1[:, cols], concepts, n_act, hm["support"][cols], rd.n_fresh)))
+        height = max(m[3] for m in maps)          # same height: the two maps line up for comparison
+        for kind, fig, cap, _ in maps:
+            if fig is None:
+                grid.append(f'<div><p class="note">No alive {kind}s to map.</p></div>')
+                continue
+            grid.append(f'<div style="min-width:0">{figure_html(fig, f"map-{kind}s", cap, height=height)}</div>')
+            n_plots += 1
+        n_all = len(hm["concepts"])
+        grid_note = (f'<p class="caption">Columns: the {len(cols)} of {n_all} single conditions on p1, p2, a, b, a - b and '
+                     f'target that some alive unit matches with F1 ≥ {MIN_COLUMN_F1:g}'
+                     + (f" (the {MAX_COLUMNS} best-matched)" if len(cols) == MAX_COLUMNS else "") + "; both maps share them.</p>")
+        parts.append(section("Features vs neurons against the ground truth (F1)",
+                             grid_note, '<div style="display:grid;grid-template-columns:1fr 1fr;gap:16px">' + "".join(grid) + "</div>",
+                             anchor="maps"))
+    for var in ("a", "b"):
+        means, counts = rd.combo_maps[var]
+        fig, cap = combo_map(means, counts, var, rd.feature_label)
+        parts.append(section(f"Pointer combination x pointed value {var}: which feature carries it",
+                             figure_html(fig, f"combo-{var}", cap, height=560), anchor=f"combo-{var}"))
+        n_plots += 1
+    return page(paths, "heatmap_html", "Logic circuit map", "\n".join(parts), subtitle=rd.subtitle), n_plots

@@ -1,0 +1,138 @@
+"""uhd_bold_sankey.html: input position -> neuron -> feature -> output, filterable.
+
+Link widths are the exact quantities of `viz.data` (each layer of links has its own unit, stated in
+the hover and the caption): input -> neuron = mean |change of the neuron| when that input position
+is resampled; neuron -> feature = the neuron's mean contribution to the feature's pre-activation,
+(h_j - b_dec_j) * W_enc[j, i]; feature -> output = the feature's mean direct effect on the
+prediction, f_i * (W_dec[i] @ w_head). Negative contributions are drawn red, positive green/blue.
+
+All (pointer combination, target) selections are precomputed here into one JSON; two drop-downs
+pick the selection and `Plotly.react` redraws, so the page needs no server.
+"""
+import numpy as np
+
+from viz.common import esc, json_for_script, page, section
+from viz.data import INPUT_NAMES
+
+N_FEATURES = 8          # features drawn per selection (largest |effect on the output|)
+N_NEURONS = 12          # neurons drawn (largest |contribution| into the drawn features)
+NEURONS_PER_FEATURE = 4
+INPUTS_PER_NEURON = 3
+MIN_LINK = 1e-4        # links are stored to 4 decimals; smaller ones would vanish and strand their node
+POS, NEG = "rgba(47,95,208,0.45)", "rgba(192,57,43,0.45)"
+
+
+def selection(sd, combo: int | None, tgt: int | None, W_enc, b_dec, w_out) -> dict | None:
+    """One selection (None: every value) as node keys ("i3" input position, "n12" neuron, "f7" feature,
+    "out") and signed link values; None if it holds no inputs."""
+    c = slice(None) if combo is None else slice(combo, combo + 1)
+    t = slice(None) if tgt is None else slice(tgt, tgt + 1)
+    n = float(sd.counts[c, t].sum())
+    if n == 0:
+        return None
+    mean_h = sd.h_sum[c, t].sum((0, 1)).numpy() / n                            # [d_hidden]
+    mean_f = sd.f_sum[c, t].sum((0, 1)).numpy() / n                            # [d_sae]
+    eff_in = sd.input_effect[c, t].sum((0, 1)).numpy() / n                     # [10, d_hidden]
+    effect = mean_f * w_out                                                    # [d_sae] mean direct effect on the output
+    feats = [int(i) for i in np.argsort(-np.abs(effect))[:N_FEATURES] if mean_f[i] > 0]
+    if not feats:
+        return {"n": int(n)}
+    contrib = (mean_h - b_dec)[:, None] * W_enc[:, feats]                      # [d_hidden, n_feats]
+    # neurons silent on the selection (no activity for an input to change) are not drawn: their
+    # "contribution" is only the SAE's offset -b_dec_j * W_enc[j, i]
+    contrib[(eff_in.max(0) < MIN_LINK) | (mean_h <= 0)] = 0
+    chosen = {}
+    for k in range(len(feats)):
+        for j in np.argsort(-np.abs(contrib[:, k]))[:NEURONS_PER_FEATURE]:
+            chosen[int(j)] = max(chosen.get(int(j), 0.0), abs(float(contrib[j, k])))
+    neurons = sorted(chosen, key=lambda j: -chosen[j])[:N_NEURONS]
+    nodes = [f"i{p}" for p in range(len(INPUT_NAMES))] + [f"n{j}" for j in neurons] + [f"f{i}" for i in feats] + ["out"]
+    index = {k: i for i, k in enumerate(nodes)}
+    src, dst, val = [], [], []
+
+    def link(a, b, v):
+        if abs(v) >= MIN_LINK:
+            src.append(index[a])
+            dst.append(index[b])
+            val.append(round(float(v), 4))
+
+    for j in neurons:
+        for p in np.argsort(-eff_in[:, j])[:INPUTS_PER_NEURON]:
+            link(f"i{p}", f"n{j}", eff_in[p, j])
+    for k, i in enumerate(feats):
+        big = np.abs(contrib[:, k]).max()
+        for j in neurons:
+            if abs(contrib[j, k]) >= 0.05 * big:
+                link(f"n{j}", f"f{i}", contrib[j, k])
+        link(f"f{i}", "out", effect[i])
+    return {"n": int(n), "nodes": nodes, "src": src, "dst": dst, "val": val}
+
+
+def build(paths, rd) -> tuple[str, int]:
+    sd = rd.sankey
+    W_enc = rd.sae.W_enc.detach().cpu().numpy()
+    b_dec = rd.sae.b_dec.detach().cpu().numpy()
+    w_out = rd.w_out.numpy()
+    data = {}
+    for combo in [None] + list(range(16)):
+        for tgt in [None] + list(range(sd.counts.shape[1])):
+            s = selection(sd, combo, tgt, W_enc, b_dec, w_out)
+            if s is not None:
+                data[f"{'all' if combo is None else combo}|{'all' if tgt is None else tgt}"] = s
+    used = {k for s in data.values() for k in s.get("nodes", [])}
+    names = {k: (f"input {INPUT_NAMES[int(k[1:])]}" if k[0] == "i" else
+                 f"neuron {k[1:]}: {rd.neuron_label(int(k[1:]))[:32]}" if k[0] == "n" else
+                 f"feature {k[1:]}: {rd.feature_label(int(k[1:]))[:32]}" if k[0] == "f" else "prediction")
+             for k in used}
+    combo_opts = '<option value="all">all</option>' + "".join(
+        f'<option value="{c}">p1={c // 4}, p2={c % 4}</option>' for c in range(16))
+    tgt_opts = '<option value="all">all</option>' + "".join(
+        f'<option value="{t}">{t}</option>' for t in range(sd.counts.shape[1]))
+    controls = (f'<div style="margin:4px 0 8px">Pointer combination <select id="sel-combo">{combo_opts}</select> '
+                f'&nbsp; Target |a - b| <select id="sel-target">{tgt_opts}</select> '
+                f'&nbsp; <span id="sel-info" style="color:#5b6577"></span></div>')
+    caption = (f"Flow from the ten input positions through the neurons to the SAE features and the prediction, for the "
+               f"fresh inputs of the chosen selection; the {N_FEATURES} features with the largest mean effect on the "
+               f"prediction are drawn. Widths are real and have one unit per layer: input→neuron = mean |change of the neuron| "
+               f"when that input position is resampled from another input; neuron→feature = mean contribution "
+               f"(h − b_dec)·W_enc to the feature's pre-activation; feature→prediction = mean f·(W_dec·w_head), the feature's "
+               f"direct effect on the output. Neurons silent on the selection are left out. Blue links are positive, red negative (input→neuron links are sizes, always blue); hover a link for its value.")
+    script = f"""<script>
+const SANKEY = {json_for_script(data)};
+const NAMES = {json_for_script(names)};
+const INPUTS = {json_for_script(list(INPUT_NAMES))};
+const NODE_COLOR = {{i: '#7f8c8d', n: '#8e44ad', f: '#2f5fd0', o: '#1d2330'}};
+function linkText(a, b, v) {{
+  const s = (v >= 0 ? '+' : '') + v.toFixed(3);
+  if (a[0] === 'i') return 'resampling input ' + INPUTS[+a.slice(1)] + ' changes neuron ' + b.slice(1) + ' by ' + Math.abs(v).toFixed(3) + ' on average (mean |Δh|)';
+  if (a[0] === 'n') return 'neuron ' + a.slice(1) + ' adds ' + s + ' to feature ' + b.slice(1) + "'s pre-activation (mean (h − b_dec)·W_enc)";
+  return 'feature ' + a.slice(1) + ' moves the prediction by ' + s + ' on average (mean f·W_dec·w_head)';
+}}
+function drawSankey() {{
+  const key = document.getElementById('sel-combo').value + '|' + document.getElementById('sel-target').value;
+  const s = SANKEY[key];
+  const info = document.getElementById('sel-info');
+  const div = document.getElementById('sankey');
+  if (!s || !s.nodes) {{
+    info.textContent = s ? (s.n + ' inputs, but no feature fires on them') : 'no fresh input has this combination';
+    Plotly.react(div, [], {{annotations: [{{text: info.textContent, showarrow: false, xref: 'paper', yref: 'paper', x: 0.5, y: 0.5}}],
+                           xaxis: {{visible: false}}, yaxis: {{visible: false}}, height: 640}}, {{displaylogo: false}});
+    return;
+  }}
+  info.textContent = s.n.toLocaleString() + ' fresh inputs in this selection';
+  const text = s.src.map((a, i) => linkText(s.nodes[a], s.nodes[s.dst[i]], s.val[i]));
+  Plotly.react(div, [{{type: 'sankey', arrangement: 'snap', valueformat: '.3f',
+     node: {{label: s.nodes.map(k => NAMES[k]), color: s.nodes.map(k => NODE_COLOR[k[0]]), pad: 12, thickness: 14,
+            line: {{width: 0}}, hovertemplate: '%{{label}}<extra></extra>'}},
+     link: {{source: s.src, target: s.dst, value: s.val.map(Math.abs), customdata: text,
+            color: s.val.map(v => v >= 0 ? '{POS}' : '{NEG}'), hovertemplate: '%{{customdata}}<extra></extra>'}}}}],
+     {{margin: {{l: 10, r: 10, t: 10, b: 10}}, font: {{size: 12}}, height: 640}}, {{displaylogo: false, responsive: true}});
+}}
+document.getElementById('sel-combo').addEventListener('change', drawSankey);
+document.getElementById('sel-target').addEventListener('change', drawSankey);
+drawSankey();
+</script>"""
+    body = section("Input → neuron → feature → prediction", controls,
+                   '<div id="sankey" class="plotly-graph-div" style="height:640px;width:100%"></div>',
+                   f'<p class="caption">{esc(caption)}</p>', script, anchor="sankey")
+    return page(paths, "sankey_html", "Circuit flow (Sankey)", body, subtitle=rd.subtitle), 1
