@@ -1,0 +1,196 @@
+"""Stage 5: probe single inputs: what the MLP and the spliced MLP answer, and which features did it.
+
+Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2) and <run-dir>/sae/sae_model.pth (stage 4), and the
+       run's labels (reports/features.csv, neurons.csv, labels.pt); when those are missing or older
+       than the MLP/SAE they are built on fresh inputs and written, with the "interpretability"
+       section of metrics.json.
+Prints, for each input: the expected output, the MLP's and the spliced MLP's outputs, the number of
+active features, and the top features with their activation, explanation, score and causal effect
+(the change of the spliced output when that feature alone is zeroed on this input).
+
+    python feature_probe.py                                   # the reference project's 5 inputs
+    python feature_probe.py --input "8,9,5,1,3,2,9,4,7,1"     # any input (repeatable)
+    python feature_probe.py --ablate 12 --clamp 40=3.5        # edit features, see the output move
+    python feature_probe.py --json                            # one JSON object for scripts
+"""
+import argparse
+import json
+import re
+
+import torch
+
+from analysis.causal import ablate, clamp, feature_output_weights, spliced_predict
+from analysis.labels import DEFAULT_N_INPUTS, load_or_build_labels
+from common.cli import add_common_args, pick_device, run_main, run_paths
+from common.io import PipelineError
+from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, REFERENCE_INPUTS, ground_truth
+
+INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, four digits 0-9, pointer p2 0-3, '
+              'e.g. "8,9,5,1,3,2,9,4,7,1"')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p)
+    p.add_argument("--input", action="append", metavar='"8,9,5,1,3,2,9,4,7,1"',
+                   help=f"probe this input instead of the reference five (repeatable): {INPUT_HELP}")
+    p.add_argument("--ablate", action="append", default=[], metavar="ID[,ID...]",
+                   help="zero these features in the spliced pass and show how the output moves (repeatable)")
+    p.add_argument("--clamp", action="append", default=[], metavar="ID=VALUE",
+                   help="set feature ID to VALUE in the spliced pass (repeatable)")
+    p.add_argument("--top", type=int, default=8, help="features listed per input, by activation (default: 8)")
+    p.add_argument("--n-inputs", type=int, default=DEFAULT_N_INPUTS,
+                   help=f"fresh inputs the labels are computed on (default: {DEFAULT_N_INPUTS})")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    return p.parse_args(argv)
+
+
+def parse_input(text: str) -> list:
+    """'8,9,5,1,3,2,9,4,7,1' (brackets and spaces allowed) -> 10 ints, or PipelineError saying what is expected."""
+    body = text.strip().strip("[]()").strip()
+    parts = [t for t in re.split(r"[,\s]+", body) if t]
+    try:
+        values = [int(t) for t in parts]
+    except ValueError:
+        raise PipelineError(f"--input {text!r}: expected {INPUT_HELP}") from None
+    if len(values) != N_INPUTS:
+        raise PipelineError(f"--input {text!r}: got {len(values)} numbers; expected {INPUT_HELP}")
+    for i, v in enumerate(values):
+        hi = N_SLOTS - 1 if i in (P1, P2) else N_DIGITS - 1
+        if not 0 <= v <= hi:
+            what = "pointer" if i in (P1, P2) else "digit"
+            raise PipelineError(f"--input {text!r}: position {i + 1} is {v}, a {what} must be 0-{hi}; expected {INPUT_HELP}")
+    return values
+
+
+def parse_edits(args, d_sae: int) -> tuple[list, dict]:
+    def feature_id(tok: str, flag: str) -> int:
+        try:
+            i = int(tok)
+        except ValueError:
+            raise PipelineError(f"{flag} {tok!r}: expected a feature id 0..{d_sae - 1}") from None
+        if not 0 <= i < d_sae:
+            raise PipelineError(f"{flag} {i}: this SAE has features 0..{d_sae - 1}")
+        return i
+
+    ablated = [feature_id(t.strip(), "--ablate") for a in args.ablate for t in a.split(",") if t.strip()]
+    clamped = {}
+    for c in args.clamp:
+        if "=" not in c:
+            raise PipelineError(f"--clamp {c!r}: expected ID=VALUE, e.g. --clamp 12=3.5")
+        i, v = c.split("=", 1)
+        try:
+            value = float(v)
+        except ValueError:
+            raise PipelineError(f"--clamp {c!r}: VALUE {v!r} is not a number; expected ID=VALUE, e.g. 12=3.5") from None
+        clamped[feature_id(i.strip(), "--clamp")] = value
+    return ablated, clamped
+
+
+def _num(v, digits=4):
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return v
+    return None if v != v else round(v, digits)
+
+
+@torch.no_grad()
+def probe(mlp, sae, labels, x: torch.Tensor, top: int = 8, ablated=(), clamped=None) -> list:
+    """One dict per input row of x [n, 10] (see module docstring)."""
+    clamped = clamped or {}
+    gt = ground_truth(x)
+    h = mlp.hidden(x)
+    f = sae.encode(h)                                                   # [n, d_sae]
+    own = mlp.head(h).squeeze(-1)
+    spliced = spliced_predict(mlp, sae, x)
+    w_out = feature_output_weights(mlp, sae)                            # [d_sae]
+    edits = []
+    if ablated:
+        edits.append(("ablate", ablate(ablated)))
+    if clamped:
+        edits.append(("clamp", clamp(clamped)))
+
+    def combined(fe):
+        for _, e in edits:
+            fe = e(fe)
+        return fe
+    edited = spliced_predict(mlp, sae, x, combined) if edits else None
+    table = labels.features.set_index("unit")
+    out = []
+    for i in range(len(x)):
+        fi = f[i]
+        active = torch.nonzero(fi > 0).flatten()
+        order = active[fi[active].argsort(descending=True)][:top]
+        feats = []
+        for u in order.tolist():
+            r = table.loc[u]
+            feats.append({"feature": u, "activation": _num(fi[u]), "explanation": r["explanation"],
+                          "explanation_kind": r["explanation_kind"], "score": _num(r["score"]),
+                          "f1": _num(r["f1"]), "corr": _num(r["corr"]), "status": r["status"],
+                          "effect": _num(-fi[u] * w_out[u])})
+        rec = {"input": x[i].tolist(), "p1": int(gt["p1"][i]), "a": int(gt["a"][i]), "p2": int(gt["p2"][i]),
+               "b": int(gt["b"][i]), "expected": int(gt["target"][i]), "mlp": _num(own[i]),
+               "spliced": _num(spliced[i]), "active_features": int(len(active)), "top_features": feats}
+        if edited is not None:
+            rec["edited"] = {"ablate": list(ablated), "clamp": {str(k): v for k, v in clamped.items()},
+                             "spliced": _num(edited[i]), "change": _num(edited[i] - spliced[i])}
+        out.append(rec)
+    return out
+
+
+def format_text(records: list, summary: dict) -> str:
+    lines = []
+    share = summary.get("features_monosemantic_share")
+    if share is not None:
+        lines.append(f"labels: {summary.get('features_alive')} alive features, {share:.0%} explained at score >= 0.8 "
+                     f"(neurons {summary.get('neurons_monosemantic_share', float('nan')):.0%}), "
+                     f"{summary.get('n_inputs')} fresh inputs")
+    for r in records:
+        lines.append("")
+        lines.append(f"input {r['input']}  p1={r['p1']} a={r['a']}  p2={r['p2']} b={r['b']}  expected {r['expected']}")
+        lines.append(f"  MLP {r['mlp']:.3f}   spliced {r['spliced']:.3f}   active features {r['active_features']}")
+        if "edited" in r:
+            e = r["edited"]
+            what = " ".join([f"ablate {','.join(map(str, e['ablate']))}" if e["ablate"] else "",
+                             " ".join(f"clamp {k}={v:g}" for k, v in e["clamp"].items())]).strip()
+            lines.append(f"  {what}: spliced {r['spliced']:.3f} -> {e['spliced']:.3f} ({e['change']:+.3f})")
+        lines.append(f"  {'feature':>7} {'act':>7}  {'explanation':<36} {'score':>5} {'effect':>7}")
+        for t in r["top_features"]:
+            score = "  -  " if t["score"] is None else f"{t['score']:.2f}"
+            flag = "" if t["status"] == "alive" else f" ({t['status']})"
+            lines.append(f"  {t['feature']:>7} {t['activation']:>7.3f}  {(t['explanation'] + flag)[:36]:<36} "
+                         f"{score:>5} {t['effect']:>+7.3f}")
+    return "\n".join(lines)
+
+
+def main(args) -> dict:
+    from mlp.mlp_definition import load_mlp
+    from sae.sae_definition import load_sae
+
+    paths = run_paths(args)
+    if not paths.mlp.exists():
+        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
+    if not paths.sae.exists():
+        raise PipelineError(f"{paths.sae}: SAE not found; run train_sae.py --run-dir {args.run_dir} first")
+    if args.top < 0:
+        raise PipelineError(f"--top {args.top}: expected a number of features >= 0")
+    inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
+    device = pick_device(args.device)
+    mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
+    ablated, clamped = parse_edits(args, sae.cfg.d_sae)
+    labels = load_or_build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device)
+    records = probe(mlp, sae, labels, torch.tensor(inputs, dtype=torch.long), args.top, ablated, clamped)
+    result = {"inputs": records, "labels": {k: labels.summary.get(k) for k in (
+        "features_alive", "features_monosemantic_share", "neurons_monosemantic_share", "n_inputs", "seed")}}
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_text(records, labels.summary))
+    return result
+
+
+if __name__ == "__main__":
+    run_main(main, parse_args())
