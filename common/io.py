@@ -6,7 +6,10 @@ interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights
 """
 import json
 import os
+import re
 import tempfile
+import warnings
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
@@ -44,27 +47,61 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _a(what: str) -> str:
+    """'an activations file', 'an MLP checkpoint', 'a SAE checkpoint' (as spoken: "an M-L-P", "a sae")."""
+    first = what.split()[0] if what.split() else what
+    vowel = first[:1].lower() in "aeiou" or (first.isupper() and first[:1] in "FHLMNRSX" and first != "SAE")
+    return f"an {what}" if vowel else f"a {what}"
+
+
+def _zip_damage(path: Path) -> str | None:
+    """torch.save writes a zip whose members carry CRC-32 checksums, but torch.load does not check
+    them: a flipped byte in a weight would load silently. Check them here (one extra read)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return None  # truncated/foreign/legacy files: torch.load below says what is wrong
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except Exception as e:  # BadZipFile, a member cut short, ...
+        return f"a damaged zip ({type(e).__name__})"
+    return f"checksum mismatch in {bad.split('/', 1)[-1]}" if bad else None
+
+
 def safe_torch_load(path: Path, what: str, remedy: str, map_location="cpu") -> Any:
     """torch.load with weights_only=True; any failure becomes a one-line PipelineError that names
-    the file, what it should be and which stage re-makes it (`remedy`)."""
+    the file, what it should be and which stage re-makes it (`remedy`). Checksums are verified
+    first, and a file that holds anything but tensors and plain values (a pickle that could run
+    code when loaded) is refused without running it."""
     path = Path(path)
     if not path.exists():
         raise PipelineError(f"{path}: {what} not found; {remedy}")
+    if path.is_dir():
+        raise PipelineError(f"{path}: is a folder, expected {_a(what)}; {remedy}")
+    damage = _zip_damage(path)
+    if damage:
+        raise PipelineError(f"{path}: damaged {what} ({damage}); {remedy}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols: keep stderr to one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, code-running pickle, ...
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            reason = "it holds objects that are not plain tensors/values (refused: loading it could run code)"
-        raise PipelineError(f"{path}: not a readable {what} ({reason[:160]}); {remedy}") from None
+        refused = _REFUSED_GLOBAL.search(str(e))
+        if refused:
+            reason = f"it holds a reference to {refused.group(1)!r}, which could run code when loaded: refused"
+        else:
+            reason = f"truncated, damaged or not written by torch.save: {type(e).__name__}"
+        raise PipelineError(f"{path}: not a readable {what} ({reason}); {remedy}") from None
 
 
 def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
     if not isinstance(obj, dict):
-        raise PipelineError(f"{path}: not a {what} (expected a dict, got {type(obj).__name__}); {remedy}")
+        raise PipelineError(f"{path}: not {_a(what)} (expected a dict, got {type(obj).__name__}); {remedy}")
     missing = [k for k in keys if k not in obj]
     if missing:
-        raise PipelineError(f"{path}: not a {what} (missing {', '.join(missing)}); {remedy}")
+        raise PipelineError(f"{path}: not {_a(what)} (missing {', '.join(missing)}); {remedy}")
 
 
 def read_metrics(path: Path) -> dict:
