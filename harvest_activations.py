@@ -87,9 +87,14 @@ def load_activations(path, remedy: str = "re-run harvest_activations.py") -> dic
     from common.io import require_keys, safe_torch_load
     data = safe_torch_load(path, "activations file", remedy)
     require_keys(data, ["activations", "inputs", "targets"], path, "activations file", remedy)
-    a, x = data["activations"], data["inputs"]
+    a, x, y = data["activations"], data["inputs"], data["targets"]
     if not (torch.is_tensor(a) and a.dim() == 2 and torch.is_tensor(x) and x.shape == (len(a), N_INPUTS)):
         raise PipelineError(f"{path}: activations must be [N, d] with inputs [N, {N_INPUTS}]; {remedy}")
+    # (robustness) a hand-edited or foreign file must not reach training as a traceback
+    if not (a.is_floating_point() and torch.is_tensor(y) and y.shape == (len(a),)):
+        raise PipelineError(f"{path}: activations must be floats [N, d] with targets [N]; {remedy}")
+    if not all(bool(torch.isfinite(a[i:i + 65536]).all()) for i in range(0, len(a), 65536)):
+        raise PipelineError(f"{path}: activations hold NaN or infinite values; {remedy}")
     return data
 
 

@@ -126,7 +126,11 @@ def load_inputs(args):
     data = load_activations(paths.activations)
     if not paths.mlp.exists():
         raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
-    return data, load_mlp(paths.mlp)
+    mlp = load_mlp(paths.mlp)
+    if data["activations"].shape[1] != mlp.cfg.d_hidden:  # (robustness) harvested from another MLP
+        raise PipelineError(f"{paths.activations}: activations are {data['activations'].shape[1]}-d but the MLP's hidden "
+                            f"layer is {mlp.cfg.d_hidden}-d; re-run harvest_activations.py --run-dir {args.run_dir}")
+    return data, mlp
 
 
 def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae") -> tuple:
