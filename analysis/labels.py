@@ -143,21 +143,32 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
         raise PipelineError(f"{paths.sae}: SAE not found; run train_sae.py --run-dir {paths.root} first")
     if n_inputs < 1000:
         raise PipelineError(f"n_inputs {n_inputs}: expected at least 1000 fresh inputs (the ultralow line is 0.1%)")
-    t0 = time.time()
     mlp = load_mlp(paths.mlp, device=device)
     sae = load_sae(paths.sae, device=device)
     if sae.cfg.d_in != mlp.cfg.d_hidden:
         raise PipelineError(f"{paths.sae}: SAE reads {sae.cfg.d_in}-d activations but the MLP's hidden layer "
                             f"is {mlp.cfg.d_hidden}-d; re-run train_sae.py --run-dir {paths.root}")
+    labels = label_models(mlp, sae, seed=seed, n_inputs=n_inputs)
+    if write:
+        write_labels(paths, labels)
+    return labels
+
+
+def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neurons: bool = True,
+                 interchange: bool = True, keep_activations: bool = False) -> Labels:
+    """The labelling of an (MLP, SAE) pair held in memory (see module docstring); `neurons=False`
+    skips the neurons (their table is then empty), `interchange=False` the interchange test;
+    `keep_activations=True` keeps h [n, d_hidden] and f [n, d_sae] in `extras`."""
+    t0 = time.time()
     x = fresh_inputs(seed, n_inputs)
     h, f, spliced, own = unit_activations(mlp, sae, x)
     t_acts = time.time() - t0
     ex_f = explain_units(f, x, kind="feature")
-    ex_n = explain_units(h, x, active=active_mask(h, NEURON_THRESHOLD_FRACTION), kind="neuron")
+    ex_n = explain_units(h if neurons else h[:, :0], x, active=active_mask(h if neurons else h[:, :0],
+                                                                         NEURON_THRESHOLD_FRACTION), kind="neuron")
     t_score = time.time() - t0 - t_acts
     features = pd.concat([ex_f.table, _effects(mlp, sae, f, ex_f, x)], axis=1)
-    neurons = ex_n.table
-    ic = interchange_suite(mlp, sae, features, seed)
+    ic = interchange_suite(mlp, sae, features, seed) if interchange else {"interchange_success": None}
     found_f, found_n = found_targets(ex_f), found_targets(ex_n)
     y = target(x).float()
     summary = {
@@ -179,12 +190,10 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
     fs = summary["features_monosemantic_share"]
     ns = summary["neurons_monosemantic_share"]
     summary["monosemantic_ratio"] = float(fs / ns) if ns > 0 else None
-    labels = Labels(features=features, neurons=neurons, summary=summary, inputs=x,
-                    concept_names=ex_f.heatmap_concepts, feature_f1=ex_f.heatmap_f1.astype(np.float32),
-                    neuron_f1=ex_n.heatmap_f1.astype(np.float32))
-    if write:
-        write_labels(paths, labels)
-    return labels
+    return Labels(features=features, neurons=ex_n.table, summary=summary, inputs=x,
+                  concept_names=ex_f.heatmap_concepts, feature_f1=ex_f.heatmap_f1.astype(np.float32),
+                  neuron_f1=ex_n.heatmap_f1.astype(np.float32),
+                  extras={"hidden": h, "features": f} if keep_activations else {})
 
 
 def _write_csv(path: Path, df: pd.DataFrame) -> None:
