@@ -117,6 +117,16 @@ class RunPaths:
         return self.reports_dir / "neurons.csv"
 
     @property
+    def splitting_csv(self) -> Path:
+        """feature_splitting.py: one row per SAE of a dictionary-size sweep (monosemanticity, FVU, ...)."""
+        return self.reports_dir / "splitting.csv"
+
+    @property
+    def splitting_links_csv(self) -> Path:
+        """feature_splitting.py: each feature's parent in the next smaller dictionary."""
+        return self.reports_dir / "splitting_links.csv"
+
+    @property
     def labels_cache(self) -> Path:
         """analysis.labels: the fresh inputs and unit-by-concept F1 matrices behind features.csv."""
         return self.reports_dir / "labels.pt"
