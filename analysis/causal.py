@@ -117,9 +117,11 @@ def interchange_test(mlp, sae, features, x_base: torch.Tensor, x_source: torch.T
     are right, those features carry all of V's effect and the prediction moves to the
     counterfactual's answer, while patching the other features leaves it where it was.
 
-    Returns {"n_features", "n", "success" (share), "unpatched" (share of bases whose own spliced
-    prediction already gives the source's target: the chance level), "base_target" (share where the
-    patched prediction still gives the base's target)}. Pairs whose two targets are equal are dropped:
+    Returns {"n_features", "n", "success" (share), "n_spliced_right" and "success_spliced_right" (the
+    same on the pairs whose base and source the unpatched spliced model itself gets right, so that
+    the SAE's reconstruction errors are not counted against the features), "unpatched" (share of
+    bases whose own spliced prediction already gives the source's target: the chance level),
+    "base_target" (share where the patched prediction still gives the base's target)}. Pairs whose two targets are equal are dropped:
     they cannot tell a moved prediction from an unmoved one.
     """
     y_src, y_base = target(x_source), target(x_base)
@@ -135,9 +137,11 @@ def interchange_test(mlp, sae, features, x_base: torch.Tensor, x_source: torch.T
 
     pred = spliced_predict(mlp, sae, x_base, patch).round()
     plain = spliced_predict(mlp, sae, x_base).round()
-    n = int(len(y_src))
-    rate = lambda ok: float(ok.float().mean()) if n else float("nan")
+    right = (plain == y_base) & (spliced_predict(mlp, sae, x_source).round() == y_src)
+    n, n_right = int(len(y_src)), int(right.sum())
+    rate = lambda ok: float(ok.float().mean()) if len(ok) else float("nan")
     return {"n_features": int(len(ids)), "n": n, "success": rate(pred == y_src),
+            "n_spliced_right": n_right, "success_spliced_right": rate((pred == y_src)[right]),
             "unpatched": rate(plain == y_src), "base_target": rate(pred == y_base)}
 
 

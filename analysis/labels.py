@@ -35,7 +35,7 @@ DEFAULT_N_INPUTS = 32768
 INTERCHANGE_PAIRS = 2000         # base inputs per interchange variable
 CHUNK = 8192
 METRICS_SECTION = "interpretability"
-LABELS_VERSION = 2               # bump when the scoring changes, so caches made by older code are rebuilt
+LABELS_VERSION = 3               # bump when the scoring changes, so caches made by older code are rebuilt
 
 
 @dataclass
@@ -111,13 +111,15 @@ def _effects(mlp, sae, f: torch.Tensor, ex, x: torch.Tensor) -> pd.DataFrame:
 
 def interchange_suite(mlp, sae, features: pd.DataFrame, seed: int, n_pairs: int = INTERCHANGE_PAIRS) -> dict:
     """For each variable V of (a, b, p1, p2): bases = fresh inputs (analysis stream, offset seed), sources =
-    the bases with V changed, patched group = the non-dead features whose explanation depends on V.
-    Also the complement (every other feature patched), which should NOT move the prediction."""
+    the bases with V changed, patched group = the non-dead features whose explanation depends on V
+    (`analysis.causal.DEPENDS_ON`). Also the complement (every other feature patched), which should
+    NOT move the prediction. `interchange_success` pools the four variables over the pairs whose base
+    and source the unpatched spliced model gets right; `interchange_success_all_pairs` over all."""
     g = torch.Generator().manual_seed(stream_seed(seed, "analysis") + 7)
     x_base = sample_inputs(n_pairs, seed=stream_seed(seed, "analysis") + 1)
     mlp, sae = mlp.cpu(), sae.cpu()
     live = features[features["status"] != "dead"]
-    out, total_ok, total_n = {}, 0.0, 0
+    out, total_ok, total_n, right_ok, right_n = {}, 0.0, 0, 0.0, 0
     for var, deps in DEPENDS_ON.items():
         group = [int(u) for u, e in zip(live["unit"], live["explanation"]) if explanation_mentions(e, deps)]
         rest = sorted(set(range(sae.cfg.d_sae)) - set(group))
@@ -128,7 +130,11 @@ def interchange_suite(mlp, sae, features: pd.DataFrame, seed: int, n_pairs: int 
         if res["n"]:
             total_ok += res["success"] * res["n"]
             total_n += res["n"]
-    return {"interchange_success": round(total_ok / max(total_n, 1), 4), "interchange": out}
+        if res["n_spliced_right"]:
+            right_ok += res["success_spliced_right"] * res["n_spliced_right"]
+            right_n += res["n_spliced_right"]
+    return {"interchange_success": round(right_ok / right_n, 4) if right_n else None,
+            "interchange_success_all_pairs": round(total_ok / max(total_n, 1), 4), "interchange": out}
 
 
 def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, device="cpu",

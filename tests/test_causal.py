@@ -97,6 +97,7 @@ def test_interchange_on_a_constructed_case():
     # the two a - b units carry everything about a: patching them moves every prediction
     res = interchange_test(mlp, sae, [0, 1], x, x_src)
     assert res["n"] > 300 and res["success"] == 1.0 and res["unpatched"] == 0.0 and res["base_target"] == 0.0
+    assert res["n_spliced_right"] == res["n"] and res["success_spliced_right"] == 1.0   # the oracle is always right
     # the pointer unit carries nothing about a: patching it moves none
     assert interchange_test(mlp, sae, [2], x, x_src)["success"] == 0.0
     # half of the code: only inputs whose sign of a - b is carried by unit 0 move
