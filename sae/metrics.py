@@ -50,7 +50,7 @@ def reconstruction_stats(sae, h: torch.Tensor, chunk: int = CHUNK) -> dict:
     """FVU, L0 and per-feature firing counts of `sae` on activations h [n, d_in], chunked."""
     device = next(sae.parameters()).device
     n = len(h)
-    mean = h.double().mean(0)
+    mean = sum(h[i:i + chunk].double().sum(0) for i in range(0, n, chunk)) / max(n, 1)   # [d_in]
     err = var = 0.0
     active = 0
     counts = torch.zeros(sae.cfg.d_sae, dtype=torch.long)
@@ -61,7 +61,7 @@ def reconstruction_stats(sae, h: torch.Tensor, chunk: int = CHUNK) -> dict:
         counts += fire.sum(0).cpu()
         active += int(fire.sum())
         err += float(((hc.double() - h_hat.double()) ** 2).sum())
-        var += float(((hc.double().cpu() - mean) ** 2).sum())
+        var += float(((h[i:i + chunk].double() - mean) ** 2).sum())
     return {"fvu": err / max(var, 1e-30), "l0": active / max(n, 1), "counts": counts, "n": n}
 
 

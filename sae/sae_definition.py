@@ -16,7 +16,8 @@ and in the sparsity term of the loss (the losses themselves live in `sae.trainin
 - `topk` (Gao et al. 2024, OpenAI): act keeps the k largest pre-activations (then ReLU), so exactly
   L0 <= k; loss = ||h - h_hat||^2 / var(h) + aux_coeff * AuxK, where AuxK reconstructs the residual
   from the aux_k largest pre-activations of dead latents. Decoding touches only the k active
-  rows of W_dec (`decode_sparse`, an embedding_bag), which is where its speed comes from.
+  rows of W_dec (`decode_sparse`) and the encoder's gradient only the k active columns (`encode_topk`),
+  which is where its speed comes from.
 - `jumprelu` (Rajamanoharan et al. 2024): act = pre * H(pre - theta) with a learned threshold
   theta = exp(log_threshold) per feature; loss = ||h - h_hat||^2 / var(h) + l0_coeff * L0, the
   threshold trained through straight-through estimators with a rectangle kernel of width `bandwidth`.
@@ -95,6 +96,51 @@ class _Step(torch.autograd.Function):
         return None, (-(1.0 / eps) * near * grad).sum(0), None
 
 
+def _scatter_rows(indices: torch.Tensor, weights: torch.Tensor, x: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """out[r] = sum over (b, j) with indices[b, j] == r of weights[b, j] * x[b]: [n_rows, d].
+    One sparse-dense product: the gradient of a k-sparse layer costs batch*k*d, not batch*n_rows*d."""
+    batch, k = indices.shape
+    cols = torch.arange(batch, device=x.device).repeat_interleave(k)
+    s = torch.sparse_coo_tensor(torch.stack([indices.reshape(-1), cols]), weights.reshape(-1), (n_rows, batch),
+                                check_invariants=False)
+    return torch.sparse.mm(s, x)
+
+
+class _GatherPre(torch.autograd.Function):
+    """Pre-activations already computed without gradient at `indices` [batch, k]; backward sends
+    their gradient to W_enc, b_enc and b_dec touching only those k columns per input."""
+
+    @staticmethod
+    def forward(ctx, values, indices, h, W_enc, b_enc, b_dec):
+        ctx.save_for_backward(indices, h, W_enc, b_dec)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx, grad):                                          # [batch, k]
+        indices, h, W_enc, b_dec = ctx.saved_tensors
+        d_sae = W_enc.shape[1]
+        g_W_enc_t = _scatter_rows(indices, grad, h - b_dec, d_sae)    # [d_sae, d_in]
+        g_b_enc = torch.zeros(d_sae, dtype=grad.dtype, device=grad.device).index_add_(
+            0, indices.reshape(-1), grad.reshape(-1))
+        return None, None, None, g_W_enc_t.t(), g_b_enc, -(W_enc @ g_b_enc)
+
+
+class _SparseDecode(torch.autograd.Function):
+    """sum_j values[b, j] * W_dec[indices[b, j]] (no b_dec); reads and updates only those rows."""
+
+    @staticmethod
+    def forward(ctx, values, indices, W_dec):
+        ctx.save_for_backward(values, indices, W_dec)
+        return F.embedding_bag(indices, W_dec, per_sample_weights=values, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad):                                          # [batch, d_in]
+        values, indices, W_dec = ctx.saved_tensors
+        g_values = (F.embedding(indices, W_dec) * grad.unsqueeze(1)).sum(-1)   # [batch, k]
+        g_W_dec = _scatter_rows(indices, values, grad, W_dec.shape[0])          # [d_sae, d_in]
+        return g_values, None, g_W_dec
+
+
 class SAE(nn.Module):
     def __init__(self, cfg: SAEConfig, generator: torch.Generator | None = None):
         super().__init__()
@@ -131,11 +177,16 @@ class SAE(nn.Module):
         return self.activate(self.pre_acts(h))
 
     def encode_topk(self, h: torch.Tensor):
-        """topk only: (values [batch, k] >= 0, indices [batch, k], pre [batch, d_sae]) without
-        materialising the dense feature matrix."""
-        pre = self.pre_acts(h)
-        values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)
-        return F.relu(values), indices, pre
+        """topk only: (values [batch, k] >= 0, indices [batch, k], pre [batch, d_sae] without
+        gradient). Gradients reach only the k selected encoder columns per input (`_GatherPre`)."""
+        with torch.no_grad():
+            pre = self.pre_acts(h)                                    # [batch, d_sae]
+            values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)
+        return F.relu(self.gather_pre(pre, indices, h)), indices, pre
+
+    def gather_pre(self, pre: torch.Tensor, indices: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """pre[b, indices[b, j]] [batch, k], differentiable w.r.t. W_enc, b_enc, b_dec."""
+        return _GatherPre.apply(pre.gather(1, indices), indices, h, self.W_enc, self.b_enc, self.b_dec)
 
     # --- decoder ---------------------------------------------------------------------------------
     def decode(self, f: torch.Tensor) -> torch.Tensor:
@@ -145,7 +196,7 @@ class SAE(nn.Module):
     def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """Same as `decode` for a feature matrix holding `values` [batch, k] at `indices` [batch, k]
         and zeros elsewhere; reads (and back-propagates into) only those rows of W_dec."""
-        return F.embedding_bag(indices, self.W_dec, per_sample_weights=values, mode="sum") + self.b_dec
+        return _SparseDecode.apply(values, indices, self.W_dec) + self.b_dec
 
     def forward(self, h: torch.Tensor):
         """[batch, d_in] -> (h_hat [batch, d_in], f [batch, d_sae])."""

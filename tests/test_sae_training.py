@@ -136,3 +136,20 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_broken_one(tmp_path)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(PipelineError, match="checkpoint.pth"):
         train(tiny_cfg("relu"), acts, tc, checkpoint_path=ckpt, resume=True)
+
+
+def test_relu_hand_written_gradient_equals_autograd():
+    from sae.training import _ReluSAELoss
+    sae = SAE(tiny_cfg("relu"))
+    with torch.no_grad():
+        sae.b_dec.normal_(0, 0.1)
+        sae.W_dec.mul_(torch.rand(D_SAE, 1) + 0.5)                   # norms != 1: the L1 weighting matters
+    h = synthetic_acts()[:64]
+    params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec]
+    loss, _, _, _ = _ReluSAELoss.apply(h, *params[:2], *params[2:], 3.0, 0.05)
+    fused = torch.autograd.grad(loss, params)
+    h_hat, f = sae(h)
+    ref_loss = ((h - h_hat) ** 2).sum(1).mean() / 3.0 + 0.05 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
+    torch.testing.assert_close(loss, ref_loss)
+    for a, b in zip(fused, torch.autograd.grad(ref_loss, params)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
