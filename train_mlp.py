@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, atomic_torch_save, safe_torch_load, update_metrics
+from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load, update_metrics
 from dataset.data_generator import augment
 from dataset.data_loader import load_excel
 from mlp.evaluate import evaluate
@@ -80,11 +80,17 @@ def main(args) -> dict:
     start, best = 0, {"val_mse": float("inf"), "epoch": -1, "state_dict": None}
 
     if args.resume and paths.mlp_checkpoint.exists():
-        ck = safe_torch_load(paths.mlp_checkpoint, "MLP training checkpoint", "delete it and train without --resume")
+        remedy = "delete it and train without --resume"
+        ck = safe_torch_load(paths.mlp_checkpoint, "MLP training checkpoint", remedy)
+        require_keys(ck, ["train_config", "model", "opt", "sched", "gen", "epoch", "best"], paths.mlp_checkpoint,
+                     "MLP training checkpoint", remedy)
         if ck.get("train_config") != train_config:
             raise PipelineError(f"{paths.mlp_checkpoint}: was made with other settings; re-run with them or without --resume")
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
-        gen.set_state(ck["gen"]); start = ck["epoch"]; best = ck["best"]
+        try:  # (robustness) a damaged checkpoint is a user-fixable problem, not a traceback
+            model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+            gen.set_state(ck["gen"]); start = int(ck["epoch"]); best = dict(ck["best"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise PipelineError(f"{paths.mlp_checkpoint}: not a usable MLP training checkpoint ({type(e).__name__}); {remedy}") from None
     elif args.resume and not args.quiet:
         print(f"no checkpoint at {paths.mlp_checkpoint}; starting from scratch")
 
