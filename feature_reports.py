@@ -30,7 +30,9 @@ def main(args) -> dict:
     from viz.build import gather, write_reports
 
     paths = run_paths(args)
-    for path, stage in ((paths.train_xlsx, "dataset/data_generator.py"), (paths.mlp, "train_mlp.py"),
+    # every input up front (the trace reads all three splits last): a missing one must not leave half the pages rewritten
+    for path, stage in ((paths.train_xlsx, "dataset/data_generator.py"), (paths.val_xlsx, "dataset/data_generator.py"),
+                        (paths.test_xlsx, "dataset/data_generator.py"), (paths.mlp, "train_mlp.py"),
                         (paths.sae, "train_sae.py")):
         if not path.exists():
             raise PipelineError(f"{path}: not found; run {stage} --run-dir {args.run_dir} first")
