@@ -4,10 +4,12 @@ Every artifact is written to a temporary file in the same folder and renamed int
 interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights are loaded with
 `torch.load(..., weights_only=True)`: a file that would run code when unpickled is refused.
 """
+import glob
 import json
 import os
 import re
 import tempfile
+import time
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ def atomic_path(path: Path):
     """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -35,6 +38,22 @@ def atomic_path(path: Path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    _remove_stale_temps(path, before=started - STALE_TEMP_SECONDS)
+
+
+STALE_TEMP_SECONDS = 5.0
+
+
+def _remove_stale_temps(path: Path, before: float) -> None:
+    """A write killed with kill -9 (no `finally`) leaves its hidden `.NAME.XXXX.tmp` behind, as
+    large as the artifact; the next successful write of NAME deletes those older than its start
+    (a temp touched since might be another live writer's)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if stale.stat().st_mtime < before:
+                stale.unlink()
+        except OSError:
+            pass
 
 
 def atomic_write_text(path: Path, text: str) -> None:
