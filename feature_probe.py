@@ -157,12 +157,16 @@ def format_text(records: list, summary: dict) -> str:
             what = " ".join([f"ablate {','.join(map(str, e['ablate']))}" if e["ablate"] else "",
                              " ".join(f"clamp {k}={v:g}" for k, v in e["clamp"].items())]).strip()
             lines.append(f"  {what}: spliced {r['spliced']:.3f} -> {e['spliced']:.3f} ({e['change']:+.3f})")
-        lines.append(f"  {'feature':>7} {'act':>7}  {'explanation':<36} {'score':>5} {'effect':>7}")
+        lines.append(f"  {'feature':>7} {'act':>7}  {'explanation':<36} {'score':>5} {'F1':>5} {'r':>5} {'effect':>7}")
+        fmt = lambda v: "  -  " if v is None else f"{v:.2f}"
         for t in r["top_features"]:
-            score = "  -  " if t["score"] is None else f"{t['score']:.2f}"
             flag = "" if t["status"] == "alive" else f" ({t['status']})"
             lines.append(f"  {t['feature']:>7} {t['activation']:>7.3f}  {(t['explanation'] + flag)[:36]:<36} "
-                         f"{score:>5} {t['effect']:>+7.3f}")
+                         f"{fmt(t['score']):>5} {fmt(t['f1']):>5} {fmt(t['corr']):>5} {t['effect']:>+7.3f}")
+    lines.append("")
+    lines.append("score: how well the explanation matches where the feature fires and where it is silent (F1 of "
+                 "each side, the lesser); ramps: the lesser of that and |r|, r = correlation with the magnitude where "
+                 "it fires. effect: change of the spliced output when this feature alone is zeroed.")
     return "\n".join(lines)
 
 
