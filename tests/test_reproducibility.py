@@ -1,0 +1,99 @@
+"""Same seed, same machine -> the same metrics.json, bit for bit (issue 6, part 5).
+
+Two complete tiny runs (all six stages) are made with the same seed in different folders and
+their metrics.json compared as text, after two documented normalisations:
+
+* wall-clock fields are dropped: every key ending in `seconds` (`train_seconds`, `loop_seconds`,
+  `seconds`) and the `timings` dict of the reports section. They measure the machine, not the run.
+* the run folder's own path (it appears in `source` and `dir`) is replaced by `<run>`.
+
+Everything else (every loss, score, count, concept and unit id) must match exactly; so must the
+weights, the activations and the Excel rows. A run with another seed must differ (so the check
+can fail).
+"""
+import json
+import shutil
+
+import pytest
+import torch
+
+import feature_reports
+import train_mlp
+import train_sae
+from common.paths import RunPaths
+from conftest import TINY, build_tiny_run
+from dataset.data_loader import load_excel
+from harvest_activations import load_activations
+from mlp.mlp_definition import load_mlp
+from sae.sae_definition import load_sae
+
+SAE_FLAGS = ["--d-sae", "64", "--steps", "20", "--n-eval", "100", "--batch-size", "128", "--resample-at", "0.5"]
+WALL_CLOCK_KEYS = ("timings",)
+
+
+def normalised_metrics(run: RunPaths, *other_roots) -> str:
+    def clean(d):
+        if isinstance(d, dict):
+            return {k: clean(v) for k, v in d.items() if not k.endswith("seconds") and k not in WALL_CLOCK_KEYS}
+        if isinstance(d, list):
+            return [clean(v) for v in d]
+        if isinstance(d, str):
+            for root in (run.root, *other_roots):
+                d = d.replace(str(root), "<run>")
+            return d
+        return d
+    return json.dumps(clean(json.loads(run.metrics.read_text())), indent=1, sort_keys=True)
+
+
+def finish_run(run: RunPaths, seed: int = 0) -> RunPaths:
+    """Stages 4 and 6 on top of a run that has data, MLP and activations (stage 6 computes the same
+    labels and "interpretability" section as stage 5, which only prints besides)."""
+    common = ["--run-dir", str(run.root), "--quiet", "--seed", str(seed)]
+    train_sae.main(train_sae.parse_args(common + SAE_FLAGS))
+    feature_reports.main(feature_reports.parse_args(common))
+    return run
+
+
+@pytest.fixture(scope="module")
+def two_runs(tiny_run, tmp_path_factory):
+    base = tmp_path_factory.mktemp("repro")
+    a = RunPaths(base / "a")
+    shutil.copytree(tiny_run.root, a.root)          # stages 1-3 of the session's tiny run ...
+    b = build_tiny_run(base / "b")                  # ... and the same stages again, from nothing
+    return finish_run(a), finish_run(b), tiny_run.root
+
+
+@pytest.mark.slow  # two full tiny runs, all six stages: ~15 s on an idle 2-core machine, ~60 s on a busy one
+def test_same_seed_gives_the_same_metrics_json(two_runs):
+    a, b, copied_from = two_runs
+    text_a, text_b = normalised_metrics(a, copied_from), normalised_metrics(b)
+    sections = set(json.loads(text_a))
+    assert {"mlp", "harvest", "sae", "interpretability", "reports"} <= sections, sections
+    assert text_a == text_b
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_artifacts(two_runs):
+    a, b, _ = two_runs
+    for split in ("train", "val", "test"):
+        xa, ya = load_excel(a.split_xlsx(split))
+        xb, yb = load_excel(b.split_xlsx(split))
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    for load, path in ((lambda p: load_mlp(p).state_dict(), "mlp"), (lambda p: load_sae(p).state_dict(), "sae"),
+                       (load_activations, "activations")):
+        da, db = load(getattr(a, path)), load(getattr(b, path))
+        tensors = [k for k in da if torch.is_tensor(da[k])]
+        assert tensors and all(torch.equal(da[k], db[k]) for k in tensors), path
+    assert a.features_csv.read_text() == b.features_csv.read_text()
+    assert a.neurons_csv.read_text() == b.neurons_csv.read_text()
+
+
+def test_another_seed_gives_other_numbers(tiny_run, tmp_path):
+    """Control: the comparison above is not blind. Seed 1 retrains the MLP on the same rows."""
+    run = RunPaths(tmp_path / "seed1")
+    shutil.copytree(tiny_run.root, run.root)
+    m1 = train_mlp.main(train_mlp.parse_args(
+        ["--run-dir", str(run.root), "--quiet", "--seed", "1", f"--d-mlp={TINY['d_mlp']}", f"--d-hidden={TINY['d_hidden']}",
+         f"--epochs={TINY['epochs']}", f"--batch-size={TINY['batch_size']}"]))
+    m0 = json.loads(tiny_run.metrics.read_text())["mlp"]
+    assert m1["test"]["mse"] != m0["test"]["mse"]
