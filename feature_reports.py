@@ -23,6 +23,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     add_common_args(p)
+    p.add_argument("--n-inputs", type=int, default=None,
+                   help="fresh inputs the labels are computed on (default: analysis.labels' 32768, as feature_probe.py; "
+                        "the same value reuses the labels feature_probe.py wrote)")
     return p.parse_args(argv)
 
 
@@ -39,13 +42,13 @@ def main(args) -> dict:
     seed_everything(args.seed)
     device = pick_device(args.device)
     t0 = time.time()
-    rd = gather(paths, seed=args.seed, device=device, progress=not args.quiet)
+    rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, progress=not args.quiet)
     written = write_reports(paths, rd, progress=not args.quiet)
     seconds = time.time() - t0
     files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, "plotly.min.js"]
     stats = {"files": files, "plots": {k: v for k, v in written.items() if k.endswith(".html")},
              "trace_rows": written[paths.trace_xlsx.name], "alive_feature_cards": int((rd.features["status"] == "alive").sum()),
-             "seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in rd.timings.items()},
+             "n_inputs": rd.n_fresh, "seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in rd.timings.items()},
              "dir": str(paths.reports_dir)}
     update_metrics(paths.metrics, "reports", stats)
     if not args.quiet:

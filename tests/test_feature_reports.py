@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # a tiny SAE: 128 features over the tiny run's 64 neurons, a few hundred steps
 TINY_SAE = ["--d-sae=128", "--epochs=5", "--n-eval=100", "--batch-size=64", "--checkpoint-every=0",
             "--warmup-steps=5"]
+N_INPUTS = 4096   # fresh inputs for the labels (the stage's default is 32768)
 
 
 def build_reports_run(run_dir: Path):
@@ -30,15 +31,26 @@ def build_reports_run(run_dir: Path):
 
     common = ["--run-dir", str(run_dir), "--quiet", "--device", "cpu"]
     train_sae.main(train_sae.parse_args(common + TINY_SAE))
-    stats = feature_reports.main(feature_reports.parse_args(common))
+    stats = feature_reports.main(feature_reports.parse_args(common + [f"--n-inputs={N_INPUTS}"]))
     return RunPaths(run_dir), stats
+
+
+def shared_reports_run(tiny_run, tmp_path_factory):
+    """The tiny run copied, with a tiny SAE and its reports: built once per session (in a fixed folder
+    of the session's temp dir, so tests/test_browser.py reuses it; it only reads it)."""
+    dst = tmp_path_factory.getbasetemp() / "shared_reports_run"
+    done = dst / "reports" / "index.html"
+    if not done.exists():
+        if dst.exists():
+            shutil.rmtree(dst)                      # a half-built copy from an interrupted build
+        shutil.copytree(tiny_run.root, dst)
+        return build_reports_run(dst)
+    return RunPaths(dst), read_metrics(RunPaths(dst).metrics)["reports"]
 
 
 @pytest.fixture(scope="module")
 def reports(tiny_run, tmp_path_factory):
-    dst = tmp_path_factory.mktemp("reports_run") / "run"
-    shutil.copytree(tiny_run.root, dst)
-    return build_reports_run(dst)
+    return shared_reports_run(tiny_run, tmp_path_factory)
 
 
 def test_every_report_is_written_and_recorded(reports):
@@ -47,7 +59,7 @@ def test_every_report_is_written_and_recorded(reports):
               paths.features_csv, paths.neurons_csv, paths.reports_dir / "plotly.min.js"):
         assert p.exists() and p.stat().st_size > 0, p
     section = read_metrics(paths.metrics)["reports"]
-    assert section["seconds"] > 0 and section["trace_rows"] == 800
+    assert section["seconds"] > 0 and section["trace_rows"] == 800 and section["n_inputs"] == N_INPUTS
     assert set(section["plots"]) == {"index.html", "logic_circuit_map.html", "circuit_bell_curves.html",
                                      "uhd_bold_sankey.html"}
     assert all(n >= 1 for n in section["plots"].values())
@@ -134,7 +146,7 @@ def test_dashboard_cards_hold_the_labels(reports):
         row = labels.set_index("unit").loc[c["id"]]
         assert c["e"] == row["explanation"]
         assert c["s"] == pytest.approx(float(row["score"]), abs=1e-3)
-        assert sum(c["h"]) == round(float(row["density"]) * 32768)   # histogram counts every firing
+        assert sum(c["h"]) == round(float(row["density"]) * N_INPUTS)   # the histogram counts every firing
         assert 1 <= len(c["t"]) <= 8 and c["t"][0][1] == pytest.approx(float(row["max_act"]), abs=2e-3)
 
 

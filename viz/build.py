@@ -16,6 +16,13 @@ from dataset.data_generator import ground_truth
 from viz import data as vd
 
 SPLITS = ("train", "val", "test")
+N_TOP_UNITS = 12        # features / neurons whose activation histograms are drawn in full
+
+
+def _top_units(table, k: int) -> list:
+    """The k best-explained alive units (score, then density)."""
+    alive = table[table["status"] == "alive"]
+    return [int(u) for u in alive.sort_values(["score", "density"], ascending=False)["unit"].head(k)]
 
 
 @dataclass
@@ -29,7 +36,7 @@ class ReportInputs:
     neurons: object                  # pandas DataFrame, one row per neuron
     x_fresh: torch.Tensor            # [n, 10] the labels' fresh inputs
     h_fresh: torch.Tensor            # [n, d_hidden]
-    acts: vd.SparseActs              # features on the fresh inputs
+    fresh: vd.FreshStats             # reductions of the features over the fresh inputs
     w_out: torch.Tensor              # [d_sae] W_dec @ w_head
     hist: np.ndarray                 # [d_sae, HIST_BINS]
     hist_max: np.ndarray             # [d_sae]
@@ -43,6 +50,7 @@ class ReportInputs:
     ultralow: float
     neuron_threshold: float
     subtitle: str
+    splits: tuple                    # (split name per row, x [n, 10], y [n]) of train + val + test
     timings: dict = field(default_factory=dict)
     _gt: dict | None = None
 
@@ -59,15 +67,14 @@ class ReportInputs:
         return str(e) if isinstance(e, str) and e else "no explanation"
 
     def top_features(self, k: int) -> list:
-        alive = self.features[self.features["status"] == "alive"]
-        return [int(u) for u in alive.sort_values(["score", "density"], ascending=False)["unit"].head(k)]
+        return _top_units(self.features, k)
 
     def top_neurons(self, k: int) -> list:
-        alive = self.neurons[self.neurons["status"] == "alive"]
-        return [int(u) for u in alive.sort_values(["score", "density"], ascending=False)["unit"].head(k)]
+        return _top_units(self.neurons, k)
 
     def feature_values(self, i: int) -> np.ndarray:
-        return self.acts.vals[self.acts.cols == int(i)].numpy()
+        """Activations of feature i where it fires (kept for the top N_TOP_UNITS features)."""
+        return self.fresh.columns[int(i)]
 
     def neuron_values(self, j: int) -> np.ndarray:
         h = self.h_fresh[:, int(j)]
@@ -98,8 +105,25 @@ def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
             "neuron_n_active": np.rint(neurons["density"].to_numpy() * n)}
 
 
-def gather(paths, seed: int = 0, device="cpu", progress: bool = False) -> ReportInputs:
-    """Load the run's models and labels and compute everything the pages draw."""
+def load_splits(paths):
+    """The train, val and test rows, validated before any page is written: (split per row, x [n, 10], y [n])."""
+    from dataset.data_loader import load_excel
+
+    xs, ys, splits = [], [], []
+    for split in SPLITS:
+        p = paths.split_xlsx(split)
+        if not p.exists():
+            raise PipelineError(f"{p}: not found; run dataset/data_generator.py --run-dir {paths.root} first")
+        x, y = load_excel(p)
+        xs.append(x)
+        ys.append(y)
+        splits += [split] * len(x)
+    return splits, torch.cat(xs), torch.cat(ys)
+
+
+def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, progress: bool = False) -> ReportInputs:
+    """Load the run's data, models and labels and compute everything the pages draw. Everything that
+    can fail on a bad input fails here, before any page is written."""
     from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
     from analysis.labels import load_or_build_labels
     from mlp.mlp_definition import load_mlp
@@ -115,53 +139,43 @@ def gather(paths, seed: int = 0, device="cpu", progress: bool = False) -> Report
     if sae.cfg.d_in != mlp.cfg.d_hidden:
         raise PipelineError(f"{paths.sae}: SAE reads {sae.cfg.d_in}-d activations but the MLP's hidden layer is "
                             f"{mlp.cfg.d_hidden}-d; re-run train_sae.py --run-dir {paths.root}")
-    labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress)
+    splits = load_splits(paths)
+    kw = {} if n_inputs is None else {"n_inputs": n_inputs}
+    labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress, **kw)
     t["labels"] = time.time() - t0
     t1 = time.time()
     x = labels.inputs
-    h, _, _, acts = vd.hidden_and_features(mlp, sae, x, device)
+    features, neurons = labels.features, labels.neurons
+    max_act = torch.as_tensor(np.nan_to_num(features["max_act"].to_numpy(dtype=np.float64), nan=0.0), dtype=torch.float32)
+    top = _top_units(features, N_TOP_UNITS)
+    fs = vd.fresh_stats(mlp, sae, x, max_act, keep_columns=top, device=device)
     mlp, sae = mlp.cpu(), sae.cpu()
     w_out = vd.feature_output_weights(mlp, sae)
-    hist_max, hist = vd.feature_histograms(acts)
-    top_idx, top_val = vd.top_inputs(acts)
-    mean_h = vd.mean_hidden_where_firing(acts, h)                                       # [d_sae, d_hidden]
-    card_contrib = ((mean_h - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()   # [d_sae, d_hidden]
-    card_contrib[acts.counts().numpy() == 0] = 0
-    gt = ground_truth(x)
-    combo = {v: tuple(a.numpy() for a in vd.combo_value_map(acts, gt, v)) for v in ("a", "b")}
+    # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
+    card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
+    card_contrib[fs.counts.numpy() == 0] = 0
     t["fresh"] = time.time() - t1
     t1 = time.time()
-    sankey = vd.sankey_data(mlp, x, h, acts, seed=seed)
+    sankey = vd.sankey_data(mlp, x, fs, seed=seed, device=device)
     t["sankey_data"] = time.time() - t1
-    features, neurons = labels.features, labels.neurons
     m = read_metrics(paths.metrics)
     test = ((m.get("mlp") or {}).get("test") or {}).get("exact_match")
     subtitle = (f"run {paths.root} · SAE {sae.cfg.architecture}, d_sae {sae.cfg.d_sae} · "
                 f"{len(x):,} fresh inputs (seed {seed})" + (f" · MLP test exact-match {test:.1%}" if test is not None else ""))
     return ReportInputs(
-        paths=paths, mlp=mlp, sae=sae, labels=labels, features=features, neurons=neurons, x_fresh=x, h_fresh=h,
-        acts=acts, w_out=w_out, hist=hist.numpy(), hist_max=hist_max.numpy(), top_idx=top_idx, top_val=top_val,
-        card_contrib=card_contrib, sankey=sankey, combo_maps=combo,
+        paths=paths, mlp=mlp, sae=sae, labels=labels, features=features, neurons=neurons, x_fresh=x, h_fresh=fs.h,
+        fresh=fs, w_out=w_out, hist=fs.hist.numpy(), hist_max=fs.hist_max.numpy(), top_idx=fs.top_idx.numpy(),
+        top_val=fs.top_val.numpy(), card_contrib=card_contrib, sankey=sankey, combo_maps=fs.combo_value,
         heatmap=heatmap_inputs(labels, x, features, neurons), mono_threshold=MONOSEMANTIC_SCORE,
-        ultralow=ULTRALOW_DENSITY, neuron_threshold=NEURON_THRESHOLD_FRACTION, subtitle=subtitle, timings=t)
+        ultralow=ULTRALOW_DENSITY, neuron_threshold=NEURON_THRESHOLD_FRACTION, subtitle=subtitle, splits=splits, timings=t)
 
 
 @torch.no_grad()
 def write_trace(paths, rd: ReportInputs) -> int:
     """The per-sample Excel trace of every train, val and test row; returns the number of rows."""
-    from dataset.data_loader import load_excel
     from viz.trace import write_trace as _write
 
-    xs, ys, splits = [], [], []
-    for split in SPLITS:
-        p = paths.split_xlsx(split)
-        if not p.exists():
-            raise PipelineError(f"{p}: not found; run dataset/data_generator.py --run-dir {paths.root} first")
-        x, y = load_excel(p)
-        xs.append(x)
-        ys.append(y)
-        splits += [split] * len(x)
-    x, y = torch.cat(xs), torch.cat(ys)
+    splits, x, y = rd.splits
     h = rd.mlp.hidden(x)                                                        # [n, d_hidden]
     f = rd.sae.encode(h)                                                        # [n, d_sae]
     pred = rd.mlp.head(h).squeeze(-1)                                           # = mlp(x): forward == head(hidden(x))

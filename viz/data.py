@@ -1,10 +1,11 @@
 """Everything the reports show, computed once from the run's models (no plotting here).
 
-Feature activations on the fresh analysis inputs are kept sparse (COO: sample, feature, value),
-because 2048 features x 50,000 inputs dense is 400 MB while an SAE activates a few dozen per input.
-Every per-feature statistic (histogram, top-activating inputs, neurons that feed it) is derived
-from that one pass. The quantities drawn as link widths are exact, not fitted:
+One pass over the fresh analysis inputs in chunks: each chunk's feature matrix f [chunk, d_sae] is
+dense (an SAE's L0 can be anywhere from 10 to 500), and every per-feature statistic is a reduction
+of it that is accumulated and then dropped (histogram counts, top-activating inputs, the mean hidden
+vector where each feature fires, per-cell sums), so memory is one chunk plus the results.
 
+The quantities drawn as link widths are exact, not fitted:
 - neuron j -> feature i: the neuron's contribution to the feature's pre-activation,
   `(h_j - b_dec_j) * W_enc[j, i]` (the encoder is linear before its activation);
 - feature i -> output: the feature's direct effect on the prediction, `f_i * (W_dec[i] @ w_head)`
@@ -12,94 +13,110 @@ from that one pass. The quantities drawn as link widths are exact, not fitted:
 - input position p -> neuron j: mean |change of h_j| when position p of each input is replaced by
   the same position of another (random) input (resample ablation).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, ground_truth, target
+from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, ground_truth
 
 CHUNK = 8192
 HIST_BINS = 20          # bins of each feature's activation histogram (0, max_act]
 TOP_INPUTS = 8          # top-activating inputs stored per feature card
-TOP_NEURONS = 5         # neurons listed per feature card
+# inputs behind the input -> neuron links (10 resampled forward passes each): ~50 per (pointer
+# combination, target) cell, a quarter of the cost of all 32768
+N_RESAMPLE = 8192
 INPUT_NAMES = ("c1[0]", "c1[1]", "c1[2]", "c1[3]", "p1", "c2[0]", "c2[1]", "c2[2]", "c2[3]", "p2")
+N_COMBOS = N_SLOTS * N_SLOTS
+
+
+def pointer_combo(gt: dict) -> torch.Tensor:
+    """p1 * 4 + p2 for each input [n]: the 16 pointer combinations."""
+    return gt["p1"] * N_SLOTS + gt["p2"]
 
 
 @dataclass
-class SparseActs:
-    """Non-zero feature activations: rows (input index), cols (feature), vals; n inputs, d_sae."""
-    rows: torch.Tensor      # [nnz] int64
-    cols: torch.Tensor      # [nnz] int64
-    vals: torch.Tensor      # [nnz] float32
+class FreshStats:
+    """Reductions of the features over the fresh inputs (see module doc)."""
     n: int
-    d_sae: int
-
-    def counts(self) -> torch.Tensor:
-        return torch.bincount(self.cols, minlength=self.d_sae)                       # [d_sae]
-
-    def group_sums(self, group: torch.Tensor, n_groups: int) -> torch.Tensor:
-        """Sum of each feature's activation over the inputs of each group: [n_groups, d_sae]."""
-        key = group[self.rows] * self.d_sae + self.cols
-        return torch.bincount(key, weights=self.vals.double(), minlength=n_groups * self.d_sae).view(n_groups, self.d_sae)
+    counts: torch.Tensor        # [d_sae] inputs each feature fires on
+    hist: torch.Tensor          # [d_sae, HIST_BINS] counts of its activation where it fires, bins of (0, hist_max]
+    hist_max: torch.Tensor      # [d_sae]
+    top_val: torch.Tensor       # [d_sae, TOP_INPUTS] largest activations (0 where it fired on fewer inputs)
+    top_idx: torch.Tensor       # [d_sae, TOP_INPUTS] their input indices (-1 where none)
+    mean_h_firing: torch.Tensor  # [d_sae, d_hidden] mean hidden vector over the inputs where it fires
+    h: torch.Tensor             # [n, d_hidden] hidden layer
+    columns: dict               # feature id -> its activations where it fires (the features asked for)
+    cell_counts: torch.Tensor   # [16, 10] inputs per (pointer combination, target)
+    cell_h: torch.Tensor        # [16, 10, d_hidden] summed h per cell
+    cell_f: torch.Tensor        # [16, 10, d_sae] summed f per cell
+    combo_value: dict           # var ("a", "b") -> (mean f [16, 10, d_sae], counts [16, 10])
 
 
 @torch.no_grad()
-def hidden_and_features(mlp, sae, x: torch.Tensor, device="cpu"):
-    """Hidden layer h [n, d_hidden], predictions [n], the MLP's spliced prediction [n] and the features as SparseActs."""
-    hs, preds, spliced, rows, cols, vals = [], [], [], [], [], []
-    w_head, b_head = mlp.head.weight[0], mlp.head.bias[0]
-    for i in range(0, len(x), CHUNK):
+def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(), device="cpu") -> FreshStats:
+    """One chunked pass over the inputs x [n, 10]; `hist_max` [d_sae] fixes each feature's histogram
+    range (its max activation on these inputs, from the labels)."""
+    n, d_sae, d_hidden = len(x), sae.cfg.d_sae, mlp.cfg.d_hidden
+    gt = ground_truth(x)
+    combo = pointer_combo(gt)
+    cell = combo * N_DIGITS + gt["target"]                                            # [n] in 0..159
+    groups = {"cell": cell, "a": combo * N_DIGITS + gt["a"], "b": combo * N_DIGITS + gt["b"]}
+    G = N_COMBOS * N_DIGITS
+    sums = {k: torch.zeros(G, d_sae, dtype=torch.float64) for k in groups}
+    counts = torch.zeros(d_sae, dtype=torch.long)
+    hist = torch.zeros(d_sae * HIST_BINS, dtype=torch.long)
+    top_val = torch.zeros(TOP_INPUTS, d_sae)
+    top_idx = torch.full((TOP_INPUTS, d_sae), -1, dtype=torch.long)
+    h_firing = torch.zeros(d_sae, d_hidden, dtype=torch.float64)
+    h_all = torch.empty(n, d_hidden)
+    keep = {int(u): [] for u in keep_columns}
+    scale = HIST_BINS / hist_max.clamp_min(1e-12)                                       # [d_sae]
+    feat_ids = torch.arange(d_sae)
+    for i in range(0, n, CHUNK):
         xc = x[i:i + CHUNK].to(device)
-        h = mlp.hidden(xc)                                                 # [chunk, d_hidden]
-        f = sae.encode(h)                                                  # [chunk, d_sae]
-        hs.append(h.cpu())
-        preds.append((h @ w_head + b_head).cpu())
-        spliced.append((sae.decode(f) @ w_head + b_head).cpu())
-        r, c = f.nonzero(as_tuple=True)
-        rows.append(r.cpu() + i)
-        cols.append(c.cpu())
-        vals.append(f[r, c].cpu())
-    acts = SparseActs(torch.cat(rows), torch.cat(cols), torch.cat(vals).float(), len(x), sae.cfg.d_sae)
-    return torch.cat(hs), torch.cat(preds), torch.cat(spliced), acts
-
-
-def feature_histograms(acts: SparseActs, bins: int = HIST_BINS):
-    """Per feature: max activation [d_sae] and counts of its non-zero activations in `bins` equal bins of (0, max]."""
-    vmax = torch.zeros(acts.d_sae).index_reduce_(0, acts.cols, acts.vals, "amax", include_self=True)
-    scale = vmax[acts.cols].clamp_min(1e-12)
-    b = (acts.vals / scale * bins).long().clamp_(0, bins - 1)
-    hist = torch.bincount(acts.cols * bins + b, minlength=acts.d_sae * bins).view(acts.d_sae, bins)
-    return vmax, hist
-
-
-def top_inputs(acts: SparseActs, k: int = TOP_INPUTS):
-    """The k inputs each feature fires most on: (sample index [d_sae, k], value [d_sae, k]); -1 / 0 pad."""
-    order = np.lexsort((-acts.vals.numpy(), acts.cols.numpy()))         # by feature, then value descending
-    cols = acts.cols.numpy()[order]
-    starts = np.searchsorted(cols, np.arange(acts.d_sae))
-    counts = np.bincount(cols, minlength=acts.d_sae)
-    idx = np.full((acts.d_sae, k), -1, np.int64)
-    val = np.zeros((acts.d_sae, k), np.float32)
-    for j in range(k):
-        has = counts > j
-        pos = order[starts[has] + j]
-        idx[has, j] = acts.rows.numpy()[pos]
-        val[has, j] = acts.vals.numpy()[pos]
-    return idx, val
-
-
-def mean_hidden_where_firing(acts: SparseActs, h: torch.Tensor) -> torch.Tensor:
-    """Mean hidden vector over the inputs where each feature fires: [d_sae, d_hidden] (zeros if never)."""
-    ones = torch.ones(len(acts.rows))
-    m = torch.sparse_coo_tensor(torch.stack([acts.cols, acts.rows]), ones, (acts.d_sae, acts.n)).coalesce()
-    sums = torch.sparse.mm(m, h)                                                   # [d_sae, d_hidden]
-    return sums / acts.counts().clamp_min(1).unsqueeze(1).float()
+        h = mlp.hidden(xc)                                                             # [c, d_hidden]
+        f = sae.encode(h).cpu()                                                        # [c, d_sae]
+        h = h.cpu()
+        h_all[i:i + len(h)] = h
+        fire = f > 0                                                                   # [c, d_sae]
+        counts += fire.sum(0)
+        b = (f * scale).long().clamp_(0, HIST_BINS - 1) + feat_ids * HIST_BINS         # [c, d_sae]
+        hist += torch.bincount(b[fire], minlength=d_sae * HIST_BINS)
+        k = min(TOP_INPUTS, len(f))
+        v, j = f.topk(k, dim=0)                                                        # [k, d_sae]
+        cand_v = torch.cat([top_val, v])
+        cand_i = torch.cat([top_idx, j + i])
+        v, o = cand_v.topk(TOP_INPUTS, dim=0)
+        top_val, top_idx = v, cand_i.gather(0, o)
+        h_firing += (fire.T.float() @ h).double()                                      # [d_sae, d_hidden]
+        for key, g in groups.items():
+            sums[key] += torch.zeros(G, d_sae).index_add_(0, g[i:i + CHUNK], f).double()   # [160, d_sae]
+        for u in keep:
+            col = f[:, u]
+            keep[u].append(col[col > 0])
+    top_idx[top_val <= 0] = -1
+    top_val[top_val <= 0] = 0
+    cell_counts = torch.bincount(cell, minlength=G)
+    cell_h = torch.zeros(G, d_hidden, dtype=torch.float64).index_add_(0, cell, h_all.double())
+    combo_value = {}
+    for var in ("a", "b"):
+        c = torch.bincount(groups[var], minlength=G)
+        combo_value[var] = ((sums[var] / c.clamp_min(1).unsqueeze(1)).view(N_COMBOS, N_DIGITS, d_sae).numpy(),
+                            c.view(N_COMBOS, N_DIGITS).numpy())
+    return FreshStats(
+        n=n, counts=counts, hist=hist.view(d_sae, HIST_BINS), hist_max=hist_max, top_val=top_val.T.contiguous(),
+        top_idx=top_idx.T.contiguous(), mean_h_firing=(h_firing / counts.clamp_min(1).unsqueeze(1)).float(),
+        h=h_all, columns={u: torch.cat(v).numpy() if v else np.zeros(0) for u, v in keep.items()},
+        cell_counts=cell_counts.view(N_COMBOS, N_DIGITS), cell_h=cell_h.view(N_COMBOS, N_DIGITS, d_hidden),
+        cell_f=sums["cell"].view(N_COMBOS, N_DIGITS, d_sae), combo_value=combo_value)
 
 
 def feature_output_weights(mlp, sae) -> torch.Tensor:
     """W_dec[i] @ w_head for every feature: the prediction's change per unit of activation [d_sae]."""
-    return (sae.W_dec.detach() @ mlp.head.weight.detach()[0]).cpu()
+    from analysis.causal import feature_output_weights as fow    # the project's one definition
+    return fow(mlp, sae).detach().cpu()
 
 
 @torch.no_grad()
@@ -115,13 +132,9 @@ def resample_input_effects(mlp, x: torch.Tensor, h: torch.Tensor, group: torch.T
         xp[:, p] = x[perm, p]
         for i in range(0, len(x), CHUNK):
             d = (mlp.hidden(xp[i:i + CHUNK].to(device)).cpu() - h[i:i + CHUNK]).abs()   # [chunk, d_hidden]
-            out[:, p].index_add_(0, group[i:i + CHUNK], d.double())
+            onehot = F.one_hot(group[i:i + CHUNK], n_groups).float()                      # [chunk, n_groups]
+            out[:, p] += (onehot.T @ d).double()
     return out
-
-
-def pointer_combo(gt: dict) -> torch.Tensor:
-    """p1 * 4 + p2 for each input [n]: the 16 pointer combinations."""
-    return gt["p1"] * N_SLOTS + gt["p2"]
 
 
 @dataclass
@@ -131,35 +144,16 @@ class SankeyData:
     counts: torch.Tensor        # [16, 10]
     h_sum: torch.Tensor         # [16, 10, d_hidden]
     f_sum: torch.Tensor         # [16, 10, d_sae]
-    input_effect: torch.Tensor  # [16, 10, 10, d_hidden]
+    input_effect: torch.Tensor  # [16, 10, 10, d_hidden], summed over the resampled inputs of each cell
+    resample_counts: torch.Tensor  # [16, 10] resampled inputs per cell
 
 
-def sankey_data(mlp, x, h, acts: SparseActs, seed: int, device="cpu") -> SankeyData:
+def sankey_data(mlp, x: torch.Tensor, fs: FreshStats, seed: int, device="cpu", n_resample: int = N_RESAMPLE) -> SankeyData:
+    """Cell sums for the Sankey; the input -> neuron effects from the first `n_resample` inputs (their
+    means are taken over those inputs' cells, see `resample_counts`)."""
     gt = ground_truth(x)
-    n_t = N_DIGITS
-    cell = pointer_combo(gt) * n_t + gt["target"]                               # [n] in 0..159
-    n_cells = N_SLOTS * N_SLOTS * n_t
-    counts = torch.bincount(cell, minlength=n_cells).view(N_SLOTS * N_SLOTS, n_t)
-    h_sum = torch.zeros(n_cells, h.shape[1], dtype=torch.float64).index_add_(0, cell, h.double())
-    f_sum = acts.group_sums(cell, n_cells)
-    eff = resample_input_effects(mlp, x, h, cell, n_cells, seed, device)
-    return SankeyData(counts, h_sum.view(16, n_t, -1), f_sum.view(16, n_t, -1), eff.view(16, n_t, N_INPUTS, -1))
-
-
-def combo_value_map(acts: SparseActs, gt: dict, var: str):
-    """Mean activation of every feature on the inputs of each (pointer combination, value of `var`)
-    cell: (means [16, 10, d_sae], counts [16, 10])."""
-    key = pointer_combo(gt) * N_DIGITS + gt[var]
-    counts = torch.bincount(key, minlength=16 * N_DIGITS)
-    sums = acts.group_sums(key, 16 * N_DIGITS)
-    return (sums / counts.clamp_min(1).unsqueeze(1)).view(16, N_DIGITS, -1), counts.view(16, N_DIGITS)
-
-
-def topk_rows(a: torch.Tensor, k: int):
-    """Vectorised top-k of every row of a dense [n, d] matrix: (values [n, k], indices [n, k])."""
-    k = min(k, a.shape[1])
-    return a.topk(k, dim=1)
-
-
-def input_text(x_row) -> str:
-    return "[" + ", ".join(str(int(v)) for v in x_row) + "]"
+    cell = pointer_combo(gt) * N_DIGITS + gt["target"]
+    m = min(n_resample, len(x))
+    eff = resample_input_effects(mlp, x[:m], fs.h[:m], cell[:m], N_COMBOS * N_DIGITS, seed, device)
+    rc = torch.bincount(cell[:m], minlength=N_COMBOS * N_DIGITS).view(N_COMBOS, N_DIGITS)
+    return SankeyData(fs.cell_counts, fs.cell_h, fs.cell_f, eff.view(N_COMBOS, N_DIGITS, N_INPUTS, -1), rc)

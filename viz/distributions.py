@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from viz.build import N_TOP_UNITS as N_TOP
 from viz.common import esc, figure_html, page, section
 
-N_TOP = 12          # small multiples per grid
 GRID_COLS = 4
 N_BINS = 30         # bins of each activation histogram
 FLOOR = -6.0        # log10 density shown for units that never fired (kept apart in the caption)

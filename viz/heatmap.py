@@ -4,8 +4,8 @@
   feature's explanation), and the same map for the neurons: monosemantic units show one bright
   cell per row, polysemantic ones a smear or nothing;
 - the reference's view: pointer combination (p1-p2) x pointed value (a, then b), each cell
-  coloured by the share of the features' total activation there carried by its strongest feature,
-  and labelled with that feature's id.
+  labelled with the feature most specific to it (see `combo_map`) and coloured by how strongly
+  that feature switches on there.
 """
 import numpy as np
 import plotly.graph_objects as go
@@ -82,30 +82,37 @@ def unit_map(kind: str, table, f1: np.ndarray, concepts: list, n_act: np.ndarray
     return fig, caption, height
 
 
-def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of) -> tuple[go.Figure, str]:
+def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of, max_act: np.ndarray) -> tuple[go.Figure, str]:
     """Pointer combination x value of `var`: which feature carries each cell (the reference's view).
-    means [16, 10, d_sae]: mean activation of each feature on the cell's inputs."""
-    total = means.sum(-1)                                                              # [16, 10]
-    top = means.argmax(-1)                                                             # [16, 10]
-    share = np.where(total > 0, means.max(-1) / np.maximum(total, 1e-12), 0)
-    second = np.argsort(-means, axis=-1)[..., 1] if means.shape[-1] > 1 else top
+    means [16, 10, d_sae]: mean activation of each feature on the cell's inputs; max_act [d_sae].
+
+    A cell's feature is the one whose mean activation rises most there above its mean over all
+    inputs, in units of its own maximum ("lift"): the feature most specific to the cell, rather than
+    one that is large everywhere."""
+    w = counts[..., None]
+    overall = (means * w).sum((0, 1)) / max(counts.sum(), 1)                          # [d_sae]
+    lift = (means - overall) / np.maximum(max_act, 1e-12)                              # [16, 10, d_sae]
+    order = np.argsort(-lift, axis=-1)[..., :3]                                        # [16, 10, 3]
+    top = order[..., 0]
+    z = np.clip(np.take_along_axis(lift, top[..., None], -1)[..., 0], 0, 1)
     rows = [f"p1={i // 4}, p2={i % 4}" for i in range(16)]
-    text = np.where(total > 0, np.char.add("f", top.astype(str)), "")
+    text = np.where(counts > 0, np.char.add("f", top.astype(str)), "")
     hover = np.empty(top.shape, dtype=object)
     for i in range(16):
         for j in range(means.shape[1]):
-            t, s = int(top[i, j]), int(second[i, j])
-            hover[i, j] = (f"strongest: f{t} ({labels_of(t)}), mean {means[i, j, t]:.3f}<br>"
-                           f"next: f{s} ({labels_of(s)}), mean {means[i, j, s]:.3f}<br>{int(counts[i, j])} inputs")
-    fig = go.Figure(go.Heatmap(z=share, x=[str(v) for v in range(means.shape[1])], y=rows, zmin=0, zmax=1,
-                               colorscale="Blues", colorbar=dict(title="share", thickness=12), text=text,
+            lines = [f"f{u} ({labels_of(u)}): mean {means[i, j, u]:.3f} vs {overall[u]:.3f} overall, lift {lift[i, j, u]:+.2f}"
+                     for u in order[i, j]]
+            hover[i, j] = "<br>".join(lines) + f"<br>{int(counts[i, j])} inputs"
+    fig = go.Figure(go.Heatmap(z=z, x=[str(v) for v in range(means.shape[1])], y=rows, zmin=0, zmax=1,
+                               colorscale="Blues", colorbar=dict(title="lift", thickness=12), text=text,
                                texttemplate="%{text}", textfont=dict(size=10), customdata=hover,
                                hovertemplate="%{y}, " + var + " = %{x}<br>%{customdata}<extra></extra>"))
     fig.update_layout(xaxis_title=f"pointed value {var}", yaxis_title="pointer combination",
                       yaxis=dict(autorange="reversed"), margin=dict(l=100, r=20, t=20, b=50))
     caption = (f"Each cell holds the fresh inputs with that pointer combination and {var} value; its label is the feature "
-               f"with the highest mean activation there and its colour that feature's share of all features' mean "
-               f"activation in the cell (dark: one feature carries the cell; pale: many share it).")
+               f"most specific to the cell (largest rise of its mean activation there above its mean over all inputs) and "
+               f"its colour that rise as a share of the feature's maximum activation (dark: the feature switches on for this "
+               f"cell; pale: no feature singles it out). Hover for the top three.")
     return fig, caption
 
 
@@ -142,7 +149,7 @@ def build(paths, rd) -> tuple[str, int]:
                              anchor="maps"))
     for var in ("a", "b"):
         means, counts = rd.combo_maps[var]
-        fig, cap = combo_map(means, counts, var, rd.feature_label)
+        fig, cap = combo_map(means, counts, var, rd.feature_label, rd.hist_max)
         parts.append(section(f"Pointer combination x pointed value {var}: which feature carries it",
                              figure_html(fig, f"combo-{var}", cap, height=560), anchor=f"combo-{var}"))
         n_plots += 1

@@ -83,7 +83,7 @@ def headline(metrics: dict, rd) -> str:
     for k, label in (("fvu", "SAE FVU"), ("l0", "SAE L0"), ("spliced_exact_match", "spliced exact-match")):
         v = sae.get(k, (sae.get("eval") or {}).get(k) if isinstance(sae.get("eval"), dict) else None)
         if v is not None:
-            items.append((label, pct(v) if "exact" in k else fmt(v, 3)))
+            items.append((label, pct(v) if "exact" in k else f"{v:.1f}" if k == "l0" else f"{v:.3f}"))
     f, n = rd.features, rd.neurons
     for name, t in (("features", f), ("neurons", n)):
         alive = t["status"] == "alive"
@@ -120,8 +120,8 @@ def mono_figures(rd) -> list:
                                    hovertemplate=name + ": %{y:.1f}% of alive units score %{x}<extra></extra>"))
     fig.add_vline(x=rd.mono_threshold, line_dash="dash", line_color="#c0392b")
     fig.update_layout(barmode="overlay", xaxis_title="explanation score (F1, or min(F1, |r|) for ramps)",
-                      yaxis_title="% of alive units", margin=dict(t=20, b=50, l=60, r=20),
-                      legend=dict(orientation="h", y=1.08, x=0))
+                      yaxis_title="% of alive units", margin=dict(t=40, b=50, l=60, r=20),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     cap = ("Distribution of the best explanation score of every alive unit, features (blue) over neurons (purple); "
            "mass right of the red line is monosemantic.")
     out.append((fig, "score-hist", cap, 330))
@@ -205,13 +205,13 @@ function hist(c) {
 }
 function card(c) {
   const kind = c.k === 'ramp' ? 'ramp: F1 of support ' + f3(c.f) + ', r ' + f3(c.c) : 'concept';
-  let h = '<div class="card"><h4>feature ' + c.id + (c.m ? '<span class="badge mono">monosemantic</span>' : '') +
+  let h = '<div class="card" data-id="' + c.id + '"><h4>feature ' + c.id + ' ' + (c.m ? '<span class="badge mono">monosemantic</span>' : '') +
     '<span class="badge">score ' + f3(c.s) + '</span></h4>';
   h += '<div class="ex">' + esc(c.e || '(no explanation)') + '</div><div style="color:#5b6577">' + kind + '</div>';
   h += '<table><tr><th>precision</th><th>recall</th><th>F1</th><th>density</th><th>mean act</th></tr><tr><td>' + f3(c.p) +
     '</td><td>' + f3(c.r) + '</td><td>' + f3(c.f) + '</td><td>' + pc(c.d) + '</td><td>' + f3(c.ma) + '</td></tr></table>';
-  h += '<div class="row"><div>' + hist(c) + '</div><div style="flex:1"><div class="lbl">causal effect on the prediction</div>' +
-    '<table><tr><th>ablated, where expl. holds</th><th>where not</th></tr><tr><td>' + sg(c.et) + '</td><td>' + sg(c.ef) +
+  h += '<div class="row"><div>' + hist(c) + '</div><div style="flex:1"><div class="lbl">causal effect: change of the spliced prediction</div>' +
+    '<table><tr><th>zeroed: Δ where expl. holds</th><th>Δ where not</th></tr><tr><td>' + sg(c.et) + '</td><td>' + sg(c.ef) +
     '</td></tr></table><div class="lbl">direct effect per unit of activation: ' + sg(c.w) + '</div>' +
     '<div class="lbl">neurons feeding it (mean contribution to pre-activation where it fires)</div><div>' +
     c.n.map(n => 'n' + n[0] + ' ' + sg(n[1])).join(', ') + '</div></div></div>';
@@ -225,7 +225,8 @@ function update(resetPage) {
   const q = document.getElementById('q').value.trim().toLowerCase();
   const key = KEYS[document.getElementById('sort').value];
   const mono = document.getElementById('mono').checked;
-  view = CARDS.filter(c => (!mono || c.m) && (!q || ('feature ' + c.id + ' ' + c.e).toLowerCase().includes(q) || String(c.id) === q));
+  const isId = /^\d+$/.test(q);   // a number finds that feature; text searches the explanations
+  view = CARDS.filter(c => (!mono || c.m) && (!q || (isId ? String(c.id) === q : ('feature ' + c.id + ' ' + c.e).toLowerCase().includes(q))));
   view.sort((a, b) => key(b) - key(a));
   if (resetPage) pageNo = 0;
   const pages = Math.max(1, Math.ceil(view.length / PER_PAGE));

@@ -32,7 +32,7 @@ def selection(sd, combo: int | None, tgt: int | None, W_enc, b_dec, w_out) -> di
         return None
     mean_h = sd.h_sum[c, t].sum((0, 1)).numpy() / n                            # [d_hidden]
     mean_f = sd.f_sum[c, t].sum((0, 1)).numpy() / n                            # [d_sae]
-    eff_in = sd.input_effect[c, t].sum((0, 1)).numpy() / n                     # [10, d_hidden]
+    eff_in = sd.input_effect[c, t].sum((0, 1)).numpy() / max(float(sd.resample_counts[c, t].sum()), 1)   # [10, d_hidden]
     effect = mean_f * w_out                                                    # [d_sae] mean direct effect on the output
     feats = [int(i) for i in np.argsort(-np.abs(effect))[:N_FEATURES] if mean_f[i] > 0]
     if not feats:
@@ -40,7 +40,10 @@ def selection(sd, combo: int | None, tgt: int | None, W_enc, b_dec, w_out) -> di
     contrib = (mean_h - b_dec)[:, None] * W_enc[:, feats]                      # [d_hidden, n_feats]
     # neurons silent on the selection (no activity for an input to change) are not drawn: their
     # "contribution" is only the SAE's offset -b_dec_j * W_enc[j, i]
-    contrib[(eff_in.max(0) < MIN_LINK) | (mean_h <= 0)] = 0
+    silent = mean_h <= 0
+    if sd.resample_counts[c, t].sum() > 0:
+        silent |= eff_in.max(0) < MIN_LINK
+    contrib[silent] = 0
     chosen = {}
     for k in range(len(feats)):
         for j in np.argsort(-np.abs(contrib[:, k]))[:NEURONS_PER_FEATURE]:
@@ -94,7 +97,7 @@ def build(paths, rd) -> tuple[str, int]:
     caption = (f"Flow from the ten input positions through the neurons to the SAE features and the prediction, for the "
                f"fresh inputs of the chosen selection; the {N_FEATURES} features with the largest mean effect on the "
                f"prediction are drawn. Widths are real and have one unit per layer: input→neuron = mean |change of the neuron| "
-               f"when that input position is resampled from another input; neuron→feature = mean contribution "
+               f"when that input position is resampled from another input (measured on {int(sd.resample_counts.sum()):,} of the inputs); neuron→feature = mean contribution "
                f"(h − b_dec)·W_enc to the feature's pre-activation; feature→prediction = mean f·(W_dec·w_head), the feature's "
                f"direct effect on the output. Neurons silent on the selection are left out. Blue links are positive, red negative (input→neuron links are sizes, always blue); hover a link for its value.")
     script = f"""<script>
