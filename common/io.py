@@ -24,6 +24,15 @@ class PipelineError(Exception):
     line on stderr and exit with code 2, without a traceback."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
@@ -34,6 +43,7 @@ def atomic_path(path: Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; an artifact gets the usual umask-based mode
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

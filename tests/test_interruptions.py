@@ -300,3 +300,14 @@ def test_killed_and_interrupted_stages_leave_every_artifact_loadable_and_resume_
         without_wall_clock({k: v for k, v in ref_metrics.items() if k not in drop})
     a, b = load_sae(run.sae).state_dict(), load_sae(ref.sae).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """mkstemp makes its temp file 0600; the artifact renamed from it must be readable as any file
+    written under the user's umask would be (e.g. by a colleague opening the reports)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    cio.atomic_write_text(tmp_path / "metrics.json", "{}")
+    cio.atomic_torch_save({"w": torch.zeros(1)}, tmp_path / "w.pt")
+    for p in (tmp_path / "metrics.json", tmp_path / "w.pt"):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask
