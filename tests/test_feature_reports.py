@@ -161,3 +161,40 @@ def test_missing_sae_names_the_stage_to_run(copy_run):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: ") and "train_sae.py" in r.stderr
     assert not paths.reports_dir.exists() or not paths.index_html.exists()
+
+
+def test_a_chart_without_axis_titles_or_caption_is_refused():
+    import plotly.graph_objects as go
+
+    from viz.common import figure_html
+
+    fig = go.Figure(go.Bar(x=[1, 2], y=[3, 4]))
+    with pytest.raises(ValueError, match="no axis titles|has no title"):
+        figure_html(fig, "bare", "A caption.")
+    fig.update_layout(xaxis_title="x", yaxis_title="y")
+    with pytest.raises(ValueError, match="caption"):
+        figure_html(fig, "no-caption", " ")
+    html = figure_html(fig, "ok", "Two bars.")
+    assert 'id="ok"' in html and '<p class="caption">Two bars.</p>' in html and "cdn" not in html
+
+
+def test_xlsx_writer_round_trip(tmp_path):
+    """The trace's writer: values, types, blanks, escaping, styles and frozen header survive openpyxl."""
+    from viz.xlsx import LEFT_STYLE, Sheet, column_letter, write_xlsx
+
+    assert [column_letter(i) for i in (0, 25, 26, 701, 702)] == ["A", "Z", "AA", "ZZ", "AAA"]
+    cols = [[1, 2, None], [0.5, float("nan"), -3.25], ["a<b & c", "", "x"], [True, False, True],
+            list(np.array([7, 8, 9], dtype=np.int64)[[0, 1, 2]].tolist())]
+    path = tmp_path / "t.xlsx"
+    write_xlsx(path, [Sheet("one", ["i", "f", "s", "b", "n"], cols, styles=[0, 0, LEFT_STYLE, 0, 0]),
+                      Sheet("two", ["k"], [[np.float32(1.5)]])])
+    book = openpyxl.load_workbook(path)
+    ws = book["one"]
+    assert [c.value for c in ws[1]] == ["i", "f", "s", "b", "n"]
+    assert [[c.value for c in row] for row in ws.iter_rows(min_row=2)] == [
+        [1, 0.5, "a<b & c", True, 7], [2, None, None, False, 8], [None, -3.25, "x", True, 9]]
+    assert ws.freeze_panes == "A2" and ws["A1"].font.b and ws["A2"].alignment.horizontal == "center"
+    assert ws["C2"].alignment.horizontal == "left"
+    assert book["two"]["A2"].value == 1.5
+    with pytest.raises(ValueError, match="different lengths"):
+        Sheet("bad", ["a", "b"], [[1], [1, 2]])

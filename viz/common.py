@@ -62,18 +62,15 @@ def write_plotly_js(reports_dir: Path) -> Path:
 
 
 def _check_axes(fig: go.Figure, name: str) -> None:
-    """Every cartesian axis that is drawn must say what it shows."""
-    layout = fig.layout
-    for key in list(layout.to_plotly_json()):
-        if key.startswith(("xaxis", "yaxis")):
-            axis = layout[key]
-            if axis.visible is False or axis.showticklabels is False and not axis.title.text:
-                continue
-            if not (axis.title and axis.title.text):
-                raise ValueError(f"chart {name!r}: {key} has no title")
-    has_cartesian = any(t.type in ("histogram", "bar", "scatter", "heatmap", "box", "violin") for t in fig.data)
-    if has_cartesian and not any(k.startswith("xaxis") for k in layout.to_plotly_json()):
+    """Every drawn cartesian axis must say what it shows."""
+    layout = fig.layout.to_plotly_json()
+    axes = [k for k in layout if k.startswith(("xaxis", "yaxis"))]
+    if any(t.type in ("histogram", "bar", "scatter", "heatmap", "box", "violin") for t in fig.data) and not axes:
         raise ValueError(f"chart {name!r}: no axis titles set")
+    for key in axes:
+        axis = fig.layout[key]
+        if axis.visible is not False and not (axis.title and axis.title.text):
+            raise ValueError(f"chart {name!r}: {key} has no title")
 
 
 def figure_html(fig: go.Figure, div_id: str, caption: str, height: int | None = None) -> str:
@@ -125,17 +122,17 @@ def json_for_script(obj) -> str:
 
 
 def fmt(v, digits: int = 3) -> str:
-    """A metric for display; absent values say so."""
-    if v is None:
+    """A metric for display: ints with separators, floats to `digits` significant decimals; absent: a dash."""
+    if v is None or (isinstance(v, float) and v != v):
         return "—"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        if v != v:
-            return "—"
-        return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}".rstrip("0").rstrip(".") if abs(v) < 1e6 else f"{v:.3g}"
+        if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
+            return f"{v:.{digits}g}"
+        return f"{v:.{digits}f}".rstrip("0").rstrip(".")
     return str(v)
 
 

@@ -96,10 +96,14 @@ def build(paths, rd) -> tuple[str, int]:
                 f'&nbsp; <span id="sel-info" style="color:#5b6577"></span></div>')
     caption = (f"Flow from the ten input positions through the neurons to the SAE features and the prediction, for the "
                f"fresh inputs of the chosen selection; the {N_FEATURES} features with the largest mean effect on the "
-               f"prediction are drawn. Widths are real and have one unit per layer: input→neuron = mean |change of the neuron| "
-               f"when that input position is resampled from another input (measured on {int(sd.resample_counts.sum()):,} of the inputs); neuron→feature = mean contribution "
-               f"(h − b_dec)·W_enc to the feature's pre-activation; feature→prediction = mean f·(W_dec·w_head), the feature's "
-               f"direct effect on the output. Neurons silent on the selection are left out. Blue links are positive, red negative (input→neuron links are sizes, always blue); hover a link for its value.")
+               f"prediction are drawn, with the neurons that feed them most. Link widths are real quantities, one per layer: "
+               f"input→neuron = mean |change of the neuron| when that input position is resampled from another input "
+               f"(measured on {int(sd.resample_counts.sum()):,} of the inputs); neuron→feature = mean contribution "
+               f"(h − b_dec)·W_enc to the feature's pre-activation; feature→prediction = mean f·(W_dec·w_head), the "
+               f"feature's direct effect on the output. The layers have different units, so each layer is drawn to the "
+               f"same total width: compare widths within a layer, and hover a link for its real value. Blue links are "
+               f"positive, red negative (input→neuron links are sizes, always blue); neurons silent on the selection are "
+               f"left out.")
     script = f"""<script>
 const SANKEY = {json_for_script(data)};
 const NAMES = {json_for_script(names)};
@@ -124,10 +128,15 @@ function drawSankey() {{
   }}
   info.textContent = s.n.toLocaleString() + ' fresh inputs in this selection';
   const text = s.src.map((a, i) => linkText(s.nodes[a], s.nodes[s.dst[i]], s.val[i]));
-  Plotly.react(div, [{{type: 'sankey', arrangement: 'snap', valueformat: '.3f',
+  // the three layers have different units: each is drawn to the same total width (widths compare
+  // within a layer; the hover gives the real value)
+  const layer = s.src.map(a => s.nodes[a][0]);
+  const tot = {{}}; s.val.forEach((v, i) => tot[layer[i]] = (tot[layer[i]] || 0) + Math.abs(v));
+  const width = s.val.map((v, i) => Math.abs(v) / tot[layer[i]]);
+  Plotly.react(div, [{{type: 'sankey', arrangement: 'snap', valueformat: '.1%',
      node: {{label: s.nodes.map(k => NAMES[k]), color: s.nodes.map(k => NODE_COLOR[k[0]]), pad: 12, thickness: 14,
             line: {{width: 0}}, hovertemplate: '%{{label}}<extra></extra>'}},
-     link: {{source: s.src, target: s.dst, value: s.val.map(Math.abs), customdata: text,
+     link: {{source: s.src, target: s.dst, value: width, customdata: text,
             color: s.val.map(v => v >= 0 ? '{POS}' : '{NEG}'), hovertemplate: '%{{customdata}}<extra></extra>'}}}}],
      {{margin: {{l: 10, r: 10, t: 10, b: 10}}, font: {{size: 12}}, height: 640}}, {{displaylogo: false, responsive: true}});
 }}

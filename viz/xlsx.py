@@ -72,8 +72,8 @@ def _cell(ref: str, v, style: int = 0) -> str:
     s = f' s="{style}"' if style else ""
     if type(v).__module__ == "numpy":     # numpy scalars would print as np.float32(...)
         v = v.item()
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return ""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or (isinstance(v, str) and not v):
+        return ""   # a blank cell
     if isinstance(v, bool):
         return f'<c r="{ref}" t="b"{s}><v>{int(v)}</v></c>'
     if isinstance(v, (int, float)):
