@@ -149,15 +149,15 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     max_act = torch.as_tensor(np.nan_to_num(features["max_act"].to_numpy(dtype=np.float64), nan=0.0), dtype=torch.float32)
     top = _top_units(features, N_TOP_UNITS)
     fs = vd.fresh_stats(mlp, sae, x, max_act, keep_columns=top, device=device)
-    mlp, sae = mlp.cpu(), sae.cpu()
-    w_out = vd.feature_output_weights(mlp, sae)
-    # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
-    card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
-    card_contrib[fs.counts.numpy() == 0] = 0
     t["fresh"] = time.time() - t1
     t1 = time.time()
     sankey = vd.sankey_data(mlp, x, fs, seed=seed, device=device)
     t["sankey_data"] = time.time() - t1
+    mlp, sae = mlp.cpu(), sae.cpu()          # the rest (weights, the 10,000-row trace) is small
+    w_out = vd.feature_output_weights(mlp, sae)
+    # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
+    card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
+    card_contrib[fs.counts.numpy() == 0] = 0
     m = read_metrics(paths.metrics)
     test = ((m.get("mlp") or {}).get("test") or {}).get("exact_match")
     subtitle = (f"run {paths.root} · SAE {sae.cfg.architecture}, d_sae {sae.cfg.d_sae} · "
