@@ -86,7 +86,7 @@ def build(paths, rd) -> tuple[str, int]:
     names = {k: (f"input {INPUT_NAMES[int(k[1:])]}" if k[0] == "i" else
                  f"neuron {k[1:]}: {rd.neuron_label(int(k[1:]))[:32]}" if k[0] == "n" else
                  f"feature {k[1:]}: {rd.feature_label(int(k[1:]))[:32]}" if k[0] == "f" else "prediction")
-             for k in used}
+             for k in sorted(used)}
     combo_opts = '<option value="all">all</option>' + "".join(
         f'<option value="{c}">p1={c // 4}, p2={c % 4}</option>' for c in range(16))
     tgt_opts = '<option value="all">all</option>' + "".join(
