@@ -439,3 +439,20 @@ def test_real_processes_refuse_bad_excel_without_traceback(copy_run, tmp_path):
         assert all(w in err for w in words), err
         assert out == ""
     assert snapshot(run.root) == before
+
+
+def test_reports_with_a_bad_split_rewrite_nothing(copy_run, tmp_path, capsys):
+    """feature_reports reads the three splits for its per-sample trace, which it writes last: a bad
+    row there must stop it before any page, label file or metrics section is rewritten."""
+    import train_sae
+    import feature_reports
+    run = copy_run()
+    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet", "--d-sae", "16", "--steps", "2",
+                                         "--n-eval", "100", "--batch-size", "128"]))
+    book = openpyxl.load_workbook(run.test_xlsx)
+    book.worksheets[0]["B40"] = "[11]"
+    book.save(run.test_xlsx)
+    before = snapshot(run.root)
+    code, out, err = _cli_in_process(feature_reports, ["--run-dir", str(run.root), "--quiet"], capsys)
+    assert code == 2 and str(run.test_xlsx) in err and "row 40:" in err and err.count("\n") == 1, err
+    assert snapshot(run.root) == before
