@@ -30,7 +30,9 @@ def parse_args(argv=None):
 
 
 def main(args) -> dict:
-    from viz.build import gather, write_reports
+    from tqdm import tqdm
+
+    from viz.build import STEPS, gather, write_reports
 
     paths = run_paths(args)
     # every input up front (the trace reads all three splits last): a missing one must not leave half the pages rewritten
@@ -42,8 +44,17 @@ def main(args) -> dict:
     seed_everything(args.seed)
     device = pick_device(args.device)
     t0 = time.time()
-    rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, progress=not args.quiet)
-    written = write_reports(paths, rd, progress=not args.quiet)
+    bar = tqdm(total=len(STEPS), desc="reports", disable=args.quiet, postfix=STEPS[0])
+
+    def step(name):   # called when `name` is done: show the part now running
+        i = STEPS.index(name) + 1
+        bar.set_postfix_str(STEPS[i] if i < len(STEPS) else "done", refresh=False)
+        bar.update()
+    try:
+        rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, progress=not args.quiet, on_step=step)
+        written = write_reports(paths, rd, on_step=step)
+    finally:
+        bar.close()
     seconds = time.time() - t0
     files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, "plotly.min.js"]
     stats = {"files": files, "plots": {k: v for k, v in written.items() if k.endswith(".html")},

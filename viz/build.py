@@ -121,7 +121,15 @@ def load_splits(paths):
     return splits, torch.cat(xs), torch.cat(ys)
 
 
-def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, progress: bool = False) -> ReportInputs:
+STEPS = ("labels", "fresh", "sankey_data", "heatmap", "distributions", "sankey", "index", "trace")
+
+
+def _noop(step: str) -> None:
+    pass
+
+
+def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, progress: bool = False,
+           on_step=_noop) -> ReportInputs:
     """Load the run's data, models and labels and compute everything the pages draw. Everything that
     can fail on a bad input fails here, before any page is written."""
     from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
@@ -143,6 +151,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     kw = {} if n_inputs is None else {"n_inputs": n_inputs}
     labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress, **kw)
     t["labels"] = time.time() - t0
+    on_step("labels")
     t1 = time.time()
     x = labels.inputs
     features, neurons = labels.features, labels.neurons
@@ -150,9 +159,11 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     top = _top_units(features, N_TOP_UNITS)
     fs = vd.fresh_stats(mlp, sae, x, max_act, keep_columns=top, device=device)
     t["fresh"] = time.time() - t1
+    on_step("fresh")
     t1 = time.time()
     sankey = vd.sankey_data(mlp, x, fs, seed=seed, device=device)
     t["sankey_data"] = time.time() - t1
+    on_step("sankey_data")
     mlp, sae = mlp.cpu(), sae.cpu()          # the rest (weights, the 10,000-row trace) is small
     w_out = vd.feature_output_weights(mlp, sae)
     # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
@@ -186,8 +197,9 @@ def write_trace(paths, rd: ReportInputs) -> int:
     return len(x)
 
 
-def write_reports(paths, rd: ReportInputs, progress: bool = False) -> dict:
-    """Write every page; returns {file name: number of plots} and timings into rd.timings."""
+def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
+    """Write every page; returns {file name: number of plots} (the trace: its rows); timings into rd.timings.
+    `on_step(name)` is called after each part (the stage script draws its progress bar with it)."""
     from viz import distributions, heatmap, overview, sankey
     from viz.common import write_plotly_js
 
@@ -207,7 +219,9 @@ def write_reports(paths, rd: ReportInputs, progress: bool = False) -> dict:
         atomic_write_text(target, html)
         written[target.name] = n_plots
         t[name] = time.time() - t2
+        on_step(name)
     t2 = time.time()
     written[paths.trace_xlsx.name] = write_trace(paths, rd)
     t["trace"] = time.time() - t2
+    on_step("trace")
     return written
