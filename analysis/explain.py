@@ -164,7 +164,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
     # [R, 8]: which supports contain each pointer ramp's pointer condition
     has_ptr = torch.tensor([[cond in cs.cell_concepts[int(j)].conditions for _, cond in POINTER_RAMPS] for j in sup])
     ptr_mag = [MAGNITUDES.index(m) for m, _ in POINTER_RAMPS]
-    has_ptr = has_ptr.float()
+    ptr_cols = [torch.nonzero(has_ptr[:, j]).flatten() for j in range(len(POINTER_RAMPS))]
 
     out = {k: np.zeros(n_units) for k in ("n_active", "concept_score", "concept_f1", "concept_prec", "concept_rec",
                                            "ramp_score", "ramp_f1", "ramp_prec", "ramp_rec", "ramp_r")}
@@ -230,7 +230,8 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         out["ramp_rec"][sl] = (tp_r / n_true[sup_col].clamp_min(1)).numpy()
         ramp_sup[sl] = sup_col.numpy()
         ramp_mag[sl] = m_idx.numpy()
-        pr_score.append((score[:, :, ptr_mag] * has_ptr[None]).max(1).values.numpy())   # [Uc, 8]
+        pr_score.append(torch.stack([score[:, cols, mi].max(1).values for cols, mi in zip(ptr_cols, ptr_mag)],
+                                    dim=1).numpy())                             # [Uc, 8]
         del F1, SC, TP, sums, score, r
 
     # activation statistics
