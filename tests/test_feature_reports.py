@@ -198,3 +198,35 @@ def test_xlsx_writer_round_trip(tmp_path):
     assert book["two"]["A2"].value == 1.5
     with pytest.raises(ValueError, match="different lengths"):
         Sheet("bad", ["a", "b"], [[1], [1, 2]])
+
+
+def test_fresh_stats_match_a_direct_computation(reports):
+    """The chunked one-pass reductions behind the pages equal the dense computation they replace
+    (chunk boundaries included: 9000 inputs = two chunks)."""
+    from dataset.data_generator import ground_truth
+    from mlp.mlp_definition import load_mlp
+    from sae.sae_definition import load_sae
+    from viz.data import fresh_stats, pointer_combo
+
+    paths, _ = reports
+    mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
+    x = torch.from_numpy(np.random.default_rng(1).integers(0, 4, (9000, 10)))   # digits 0..3 keep pointers valid
+    with torch.no_grad():
+        h = mlp.hidden(x)
+        f = sae.encode(h)
+    fs = fresh_stats(mlp, sae, x, f.max(0).values, keep_columns=[0])
+    fire = f > 0
+    assert torch.equal(fs.counts, fire.sum(0)) and torch.equal(fs.hist.sum(1), fire.sum(0))
+    assert torch.allclose(fs.top_val.T, f.topk(8, dim=0).values)
+    ref = (fire.double().T @ h.double()) / fire.sum(0).clamp_min(1)[:, None]
+    assert torch.allclose(fs.mean_h_firing.double(), ref, atol=1e-5)
+    gt = ground_truth(x)
+    for var in ("a", "b"):
+        g = pointer_combo(gt) * 10 + gt[var]
+        sums = torch.zeros(160, f.shape[1], dtype=torch.float64).index_add_(0, g, f.double())
+        means, counts = fs.combo_value[var]
+        assert np.allclose(means.reshape(160, -1) * counts.reshape(160, 1), sums.numpy(), atol=1e-4)
+    cell = pointer_combo(gt) * 10 + gt["target"]
+    sums = torch.zeros(160, f.shape[1], dtype=torch.float64).index_add_(0, cell, f.double())
+    assert torch.allclose(fs.cell_f.reshape(160, -1), sums, atol=1e-4)
+    assert np.allclose(fs.columns[0], f[:, 0][f[:, 0] > 0].numpy())

@@ -64,8 +64,9 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
     cell = combo * N_DIGITS + gt["target"]                                            # [n] in 0..159
     groups = {"cell": cell, "a": combo * N_DIGITS + gt["a"], "b": combo * N_DIGITS + gt["b"]}
     G = N_COMBOS * N_DIGITS
-    sums = {k: torch.zeros(G, d_sae, dtype=torch.float64) for k in groups}
-    counts = torch.zeros(d_sae, dtype=torch.long)
+    # one scatter per chunk into the 1600 (p1, p2, a, b) cells; the three groupings are sums of those
+    fine = (combo * N_DIGITS + gt["a"]) * N_DIGITS + gt["b"]                           # [n] in 0..1599
+    fine_sum = torch.zeros(G * N_DIGITS, d_sae, dtype=torch.float64)
     hist = torch.zeros(d_sae * HIST_BINS, dtype=torch.long)
     top_val = torch.zeros(TOP_INPUTS, d_sae)
     top_idx = torch.full((TOP_INPUTS, d_sae), -1, dtype=torch.long)
@@ -81,7 +82,6 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         h = h.cpu()
         h_all[i:i + len(h)] = h
         fire = f > 0                                                                   # [c, d_sae]
-        counts += fire.sum(0)
         b = (f * scale).long().clamp_(0, HIST_BINS - 1) + feat_ids * HIST_BINS         # [c, d_sae]
         hist += torch.bincount(b[fire], minlength=d_sae * HIST_BINS)
         k = min(TOP_INPUTS, len(f))
@@ -91,11 +91,19 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         v, o = cand_v.topk(TOP_INPUTS, dim=0)
         top_val, top_idx = v, cand_i.gather(0, o)
         h_firing += (fire.T.float() @ h).double()                                      # [d_sae, d_hidden]
-        for key, g in groups.items():
-            sums[key] += torch.zeros(G, d_sae).index_add_(0, g[i:i + CHUNK], f).double()   # [160, d_sae]
+        fine_sum += torch.zeros(G * N_DIGITS, d_sae).index_add_(0, fine[i:i + CHUNK], f).double()   # [1600, d_sae]
         for u in keep:
             col = f[:, u]
             keep[u].append(col[col > 0])
+    hist = hist.view(d_sae, HIST_BINS)
+    counts = hist.sum(1)                                   # every firing lands in exactly one bin
+    # fine cells (combo, a, b) -> (combo, target = |a - b|), (combo, a), (combo, b)
+    fc = fine_sum.view(N_COMBOS, N_DIGITS, N_DIGITS, d_sae)
+    a_idx, b_idx = torch.meshgrid(torch.arange(N_DIGITS), torch.arange(N_DIGITS), indexing="ij")
+    t_idx = (a_idx - b_idx).abs().flatten()                                            # [100]
+    by_target = torch.zeros(N_COMBOS, N_DIGITS, d_sae, dtype=torch.float64).index_add_(
+        1, t_idx, fc.reshape(N_COMBOS, N_DIGITS * N_DIGITS, d_sae))
+    sums = {"cell": by_target.view(G, d_sae), "a": fc.sum(2).reshape(G, d_sae), "b": fc.sum(1).reshape(G, d_sae)}
     top_idx[top_val <= 0] = -1
     top_val[top_val <= 0] = 0
     cell_counts = torch.bincount(cell, minlength=G)
@@ -106,7 +114,7 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         combo_value[var] = ((sums[var] / c.clamp_min(1).unsqueeze(1)).view(N_COMBOS, N_DIGITS, d_sae).numpy(),
                             c.view(N_COMBOS, N_DIGITS).numpy())
     return FreshStats(
-        n=n, counts=counts, hist=hist.view(d_sae, HIST_BINS), hist_max=hist_max, top_val=top_val.T.contiguous(),
+        n=n, counts=counts, hist=hist, hist_max=hist_max, top_val=top_val.T.contiguous(),
         top_idx=top_idx.T.contiguous(), mean_h_firing=(h_firing / counts.clamp_min(1).unsqueeze(1)).float(),
         h=h_all, columns={u: torch.cat(v).numpy() if v else np.zeros(0) for u, v in keep.items()},
         cell_counts=cell_counts.view(N_COMBOS, N_DIGITS), cell_h=cell_h.view(N_COMBOS, N_DIGITS, d_hidden),
