@@ -456,3 +456,19 @@ def test_reports_with_a_bad_split_rewrite_nothing(copy_run, tmp_path, capsys):
     code, out, err = _cli_in_process(feature_reports, ["--run-dir", str(run.root), "--quiet"], capsys)
     assert code == 2 and str(run.test_xlsx) in err and "row 40:" in err and err.count("\n") == 1, err
     assert snapshot(run.root) == before
+
+
+@pytest.mark.parametrize("split,module,argv", [
+    ("val", train_mlp, ["--d-mlp", "8", "--d-hidden", "16", "--epochs", "1"]),
+    ("train", harvest_activations, []),
+], ids=["train_mlp, bad val split", "harvest, bad train split"])
+def test_stage_with_a_bad_split_of_its_own_run_changes_nothing(copy_run, capsys, split, module, argv):
+    run = copy_run()
+    path = run.split_xlsx(split)
+    book = openpyxl.load_workbook(path)
+    book.worksheets[0]["A7"] = "[8, 9, 5, 1, 3, 2, 9, 4, 7]"
+    book.save(path)
+    before = snapshot(run.root)
+    code, out, err = _cli_in_process(module, ["--run-dir", str(run.root), "--quiet"] + argv, capsys)
+    assert code == 2 and err.count("\n") == 1 and str(path) in err and "row 7:" in err and "expected 10 integers" in err, err
+    assert snapshot(run.root) == before
