@@ -178,7 +178,9 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
         fresh=fs, w_out=w_out, hist=fs.hist.numpy(), hist_max=fs.hist_max.numpy(), top_idx=fs.top_idx.numpy(),
         top_val=fs.top_val.numpy(), card_contrib=card_contrib, sankey=sankey, combo_maps=fs.combo_value,
         heatmap=heatmap_inputs(labels, x, features, neurons), mono_threshold=MONOSEMANTIC_SCORE,
-        ultralow=ULTRALOW_DENSITY, neuron_threshold=NEURON_THRESHOLD_FRACTION, subtitle=subtitle, splits=splits, timings=t)
+        ultralow=ULTRALOW_DENSITY,
+        # the threshold these labels were made with (the constant may have changed since)
+        neuron_threshold=float(labels.summary.get("neuron_threshold_fraction", NEURON_THRESHOLD_FRACTION)), subtitle=subtitle, splits=splits, timings=t)
 
 
 @torch.no_grad()

@@ -91,7 +91,9 @@ def build(paths, rd) -> tuple[str, int]:
     if top_n:
         fig = activation_grid(top_n, rd.neuron_label, rd.neuron_values, "neuron")
         cap = (f"The same for the {len(top_n)} best-explained neurons: each panel counts the fresh inputs by the neuron's "
-               f"activation where it is active (above the neuron threshold {rd.neuron_threshold:g}).")
+               f"activation where it is active ("
+               + ("> 0" if rd.neuron_threshold <= 0 else f"above {rd.neuron_threshold:g} of its maximum on these inputs")
+               + ", the rule the explanations use).")
         parts.append(section("Where the top neurons fire, for comparison", figure_html(fig, "acts-neurons", cap),
                              anchor="acts-neurons"))
         n_plots += 1
