@@ -259,7 +259,7 @@ def test_killed_and_interrupted_stages_leave_every_artifact_loadable_and_resume_
                ready=lambda r: r.sae_checkpoint.exists(), delay=RNG.uniform(0, 0.01)),
         # harvest: 150k fresh inputs make a ~50 MB file, so the kill lands while it is being written
         Victim("harvest_kill", ["harvest_activations.py", "--n-samples", "150000", "--quiet"], runs["harvest_kill"],
-               ready=temp_file_in(lambda r: r.root), delay=RNG.uniform(0, 0.02)),
+               ready=temp_file_in(lambda r: r.root), delay=RNG.uniform(0, 0.005)),
     ]
     run_victims(victims)
     for v in victims:
