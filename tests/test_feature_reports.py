@@ -230,3 +230,17 @@ def test_fresh_stats_match_a_direct_computation(reports):
     sums = torch.zeros(160, f.shape[1], dtype=torch.float64).index_add_(0, cell, f.double())
     assert torch.allclose(fs.cell_f.reshape(160, -1), sums, atol=1e-4)
     assert np.allclose(fs.columns[0], f[:, 0][f[:, 0] > 0].numpy())
+
+
+def test_a_bad_split_fails_before_any_page_is_rewritten(reports, tmp_path):
+    import feature_reports
+
+    paths, _ = reports
+    dst = tmp_path / "run"
+    shutil.copytree(paths.root, dst)
+    bad = RunPaths(dst)
+    bad.val_xlsx.write_text("not a workbook")
+    pages = {p: p.read_bytes() for p in bad.reports_dir.iterdir() if p.suffix in (".html", ".xlsx")}
+    with pytest.raises(PipelineError, match="mlp_val.xlsx"):
+        feature_reports.main(feature_reports.parse_args(["--run-dir", str(dst), "--quiet", f"--n-inputs={N_INPUTS}"]))
+    assert all(p.read_bytes() == b for p, b in pages.items())
