@@ -39,6 +39,8 @@ from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 from sae.sae_definition import load_sae
 
 ROOT = Path(__file__).resolve().parents[1]
+if sys.platform == "win32":  # fork and SIGKILL are POSIX; the writers are the same code on Windows
+    pytest.skip("needs os.fork and SIGKILL", allow_module_level=True)
 RNG = random.Random(6)  # the kill moments: random, and the same on every run of the suite
 MLP_FLAGS = ["--d-mlp", "32", "--d-hidden", "64", "--epochs", "16", "--batch-size", "600", "--checkpoint-every", "2"]
 SAE_FLAGS = ["--d-sae", "64", "--steps", "40", "--n-eval", "100", "--batch-size", "128", "--checkpoint-every", "4",

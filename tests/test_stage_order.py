@@ -107,6 +107,7 @@ def test_real_processes_on_an_empty_run_folder(tmp_path):
     assert list(run.root.iterdir()) == []
 
 
+@pytest.mark.skipif(shutil.which("bash") is None, reason="workflow.sh needs bash")
 def test_workflow_from_refuses_an_unknown_stage():
     out = subprocess.run(["bash", "workflow.sh", "--from", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
