@@ -15,6 +15,7 @@ SECTIONS = (("mlp", "MLP (train_mlp.py)"), ("harvest", "Harvested activations (h
             ("sae", "Sparse autoencoder (train_sae.py)"), ("interpretability", "Interpretability (feature_probe.py)"))
 HIDE_KEYS = ("density_log10",)   # long per-feature lists: drawn in the distributions report instead
 CARDS_PER_PAGE = 48
+LONG_SECTION = 16       # metrics sections with more rows than this are laid out across the page
 
 
 def _flatten(d: dict, prefix: str = "") -> list:
@@ -54,22 +55,28 @@ def metrics_section(metrics: dict) -> str:
                        f"<td>{fmt(mlp[s].get('n'))}</td></tr>" for s in ("train", "val", "test") if isinstance(mlp.get(s), dict))
         extra = "".join(f"<tr><td class=name>{esc(k)}</td><td colspan=3>{_value_html(v)}</td></tr>"
                         for k, v in mlp.items() if k not in ("train", "val", "test"))
-        blocks.append(f"<h3>MLP (train_mlp.py)</h3><table class=metrics><tr><th>split</th><th>MSE</th><th>exact-match</th>"
-                      f"<th>samples</th></tr>{rows}{extra}</table>")
+        blocks.append(("", f"<h3>MLP (train_mlp.py)</h3><table class=metrics><tr><th>split</th><th>MSE</th><th>exact-match</th>"
+                           f"<th>samples</th></tr>{rows}{extra}</table>"))
     for key, title in SECTIONS:
         if key == "mlp" and blocks:
             continue
         sec = metrics.get(key)
         if not isinstance(sec, dict):
             stage = title.split("(")[-1].rstrip(")")
-            blocks.append(f'<h3>{esc(title)}</h3><p class="missing">Not in metrics.json yet: run {esc(stage)} to fill it.</p>')
+            blocks.append(("", f'<h3>{esc(title)}</h3><p class="missing">Not in metrics.json yet: run {esc(stage)} to fill it.</p>'))
             continue
-        # scalars first, folded sections last
+        # scalars first, folded sections last; a long section spans the row, its table in three side by side
         items = sorted(((k, v) for k, v in sec.items() if k not in HIDE_KEYS), key=lambda kv: isinstance(kv[1], dict))
-        rows = "".join(f"<tr><td class=name>{esc(k)}</td><td>{_value_html(v)}</td></tr>" for k, v in items)
-        blocks.append(f"<h3>{esc(title)}</h3><table class=metrics><tr><th>metric</th><th>value</th></tr>{rows}</table>")
-    return section("Pipeline metrics (metrics.json)", '<div class="mgrid">' + "".join(f"<div>{b}</div>" for b in blocks) + "</div>",
-                   anchor="metrics")
+        rows = [f"<tr><td class=name>{esc(k)}</td><td>{_value_html(v)}</td></tr>" for k, v in items]
+        head = "<tr><th>metric</th><th>value</th></tr>"
+        if len(rows) > LONG_SECTION:
+            per = -(-len(rows) // 3)
+            tables = "".join(f"<table class=metrics>{head}{''.join(rows[i:i + per])}</table>" for i in range(0, len(rows), per))
+            blocks.append(("wide", f'<h3>{esc(title)}</h3><div class="split">{tables}</div>'))
+        else:
+            blocks.append(("", f"<h3>{esc(title)}</h3><table class=metrics>{head}{''.join(rows)}</table>"))
+    return section("Pipeline metrics (metrics.json)", '<div class="mgrid">' + "".join(
+        f'<div class="{cls}">{b}</div>' for cls, b in blocks) + "</div>", anchor="metrics")
 
 
 def headline(metrics: dict, rd) -> str:
@@ -157,7 +164,9 @@ def card_data(rd) -> list:
 
 
 DASH_CSS = """
-.mgrid { display:grid; grid-template-columns:repeat(auto-fit,minmax(330px,1fr)); gap:8px 24px; }
+.mgrid { display:grid; grid-template-columns:repeat(auto-fit,minmax(330px,1fr)); gap:8px 24px; align-items:start; }
+.mgrid > div.wide { grid-column:1 / -1; }
+.mgrid .split { display:flex; flex-wrap:wrap; gap:0 24px; align-items:flex-start; }
 .mgrid h3 { font-size:14px; margin:6px 0 4px; }
 .headline { display:flex; flex-wrap:wrap; gap:10px; margin:0 0 16px; }
 .headline > div { background:#fff; border:1px solid var(--line); border-radius:8px; padding:8px 14px; min-width:150px; }
