@@ -17,7 +17,7 @@ import argparse
 import csv
 import io
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import torch
 from tqdm import tqdm
@@ -31,13 +31,12 @@ from sae.training import TrainConfig, split_activations, train
 
 # the default run (see README, "SAE stage", for the measurements behind these)
 DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=1e-3, k=16, aux_k=256, aux_coeff=1 / 32,
-                l0_coeff=1e-3, bandwidth=1e-3, lr=1e-3, batch_size=1024, epochs=1.0, steps=0,
+                l0_coeff=1e-3, bandwidth=1e-3, lr=1e-3, batch_size=1024, epochs=1.0, steps=300,
                 warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dead_window=200_000,
-                resample_at="0.2,0.4,0.6", checkpoint_every=200)
+                resample_at="0.2,0.4,0.6", dec_init="random", checkpoint_every=200)
 
-SAE_FIELDS = {f.name for f in fields(SAEConfig)} - {"d_in"}
-TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - {"seed", "adam_betas"}
-SWEEPABLE = sorted((SAE_FIELDS | TRAIN_FIELDS) - {"architecture", "b_dec_init", "resample_at"})
+# numeric settings that have a flag: what --sweep can vary
+SWEEPABLE = sorted(k for k, v in DEFAULTS.items() if isinstance(v, (int, float)) and k != "checkpoint_every")
 
 
 def parse_args(argv=None):
@@ -57,8 +56,9 @@ def parse_args(argv=None):
     t = p.add_argument_group("training")
     t.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})")
     t.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"activations per step (default: {d['batch_size']})")
-    t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations (default: {d['epochs']:g})")
-    t.add_argument("--steps", type=int, default=d["steps"], help="optimizer steps; overrides --epochs when > 0 (default: 0)")
+    t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations, used when --steps is 0 (default: {d['epochs']:g})")
+    t.add_argument("--steps", type=int, default=d["steps"],
+                   help=f"optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead (default: {d['steps']})")
     t.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], help=f"linear lr warm-up (default: {d['warmup_steps']})")
     t.add_argument("--sparsity-warmup-steps", type=int, default=d["sparsity_warmup_steps"],
                    help=f"linear warm-up of l1_coeff / l0_coeff (default: {d['sparsity_warmup_steps']})")
@@ -66,9 +66,11 @@ def parse_args(argv=None):
                    help=f"held-out activations (the file's last rows, at most a fifth) (default: {d['n_eval']})")
     t.add_argument("--dead-window", type=int, default=d["dead_window"],
                    help=f"training inputs without firing after which a feature counts as dead (default: {d['dead_window']})")
-    t.add_argument("--resample-at", default=d["resample_at"],
+    t.add_argument("--resample-at", default=None,
                    help=f"relu/jumprelu: fractions of training at which dead features are resampled, comma-separated, "
-                        f"or 'none' (topk uses AuxK instead unless this is given) (default: {d['resample_at']})")
+                        f"or 'none' (default: {d['resample_at']} for relu/jumprelu, none for topk, which uses AuxK)")
+    t.add_argument("--dec-init", choices=("random", "data"), default=d["dec_init"],
+                   help=f"decoder rows at start: random unit vectors, or directions of training inputs (default: {d['dec_init']})")
     t.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
                    help=f"steps between resumable checkpoints, 0 for none (default: {d['checkpoint_every']})")
     t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
@@ -94,6 +96,8 @@ def configs_from_args(args, d_in: int) -> tuple:
     for name in ("d_sae", "batch_size", "k", "aux_k"):
         if getattr(args, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    if args.steps < 0:
+        raise PipelineError(f"--steps {args.steps}: expected >= 0 (0: train --epochs instead)")
     for name in ("lr", "epochs"):
         if not getattr(args, name) > 0:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number")
@@ -106,13 +110,14 @@ def configs_from_args(args, d_in: int) -> tuple:
                             bandwidth=args.bandwidth)
     except ValueError as e:
         raise PipelineError(f"SAE settings: {e}") from None
-    resample_at = _parse_resample_at(args.resample_at)
-    if args.architecture == "topk" and args.resample_at == DEFAULTS["resample_at"]:
-        resample_at = ()   # topk revives dead latents with AuxK
+    if args.resample_at is None:   # topk revives dead latents with AuxK
+        resample_at = () if args.architecture == "topk" else _parse_resample_at(DEFAULTS["resample_at"])
+    else:
+        resample_at = _parse_resample_at(args.resample_at)
     tc = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
                      warmup_steps=args.warmup_steps, sparsity_warmup_steps=args.sparsity_warmup_steps,
                      n_eval=args.n_eval, dead_window=args.dead_window, resample_at=resample_at,
-                     checkpoint_every=args.checkpoint_every, seed=args.seed)
+                     dec_init=args.dec_init, checkpoint_every=args.checkpoint_every, seed=args.seed)
     return sae_cfg, tc
 
 
@@ -187,7 +192,7 @@ def parse_sweep(text: str) -> tuple:
     name = name.strip().replace("-", "_")
     if name not in SWEEPABLE:
         raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(SWEEPABLE)}")
-    kind = type(DEFAULTS.get(name, getattr(TrainConfig, name, None)))
+    kind = type(DEFAULTS[name])
     try:
         parsed = [kind(float(v)) if kind is int else kind(v) for v in values.split(",") if v.strip()]
     except ValueError:

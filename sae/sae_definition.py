@@ -96,10 +96,16 @@ class _Step(torch.autograd.Function):
         return None, (-(1.0 / eps) * near * grad).sum(0), None
 
 
+SPARSE_MAX_K = 64   # above this many active units per input, dense products are faster on CPU
+
+
 def _scatter_rows(indices: torch.Tensor, weights: torch.Tensor, x: torch.Tensor, n_rows: int) -> torch.Tensor:
     """out[r] = sum over (b, j) with indices[b, j] == r of weights[b, j] * x[b]: [n_rows, d].
     One sparse-dense product: the gradient of a k-sparse layer costs batch*k*d, not batch*n_rows*d."""
     batch, k = indices.shape
+    if k > SPARSE_MAX_K:
+        dense = torch.zeros(batch, n_rows, dtype=x.dtype, device=x.device).scatter_add_(1, indices, weights)
+        return dense.t() @ x
     cols = torch.arange(batch, device=x.device).repeat_interleave(k)
     s = torch.sparse_coo_tensor(torch.stack([indices.reshape(-1), cols]), weights.reshape(-1), (n_rows, batch),
                                 check_invariants=False)
@@ -136,7 +142,10 @@ class _SparseDecode(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):                                          # [batch, d_in]
         values, indices, W_dec = ctx.saved_tensors
-        g_values = (F.embedding(indices, W_dec) * grad.unsqueeze(1)).sum(-1)   # [batch, k]
+        if indices.shape[1] > SPARSE_MAX_K:                           # [batch, k, d_in] would be huge
+            g_values = (grad @ W_dec.t()).gather(1, indices)         # [batch, k]
+        else:
+            g_values = (F.embedding(indices, W_dec) * grad.unsqueeze(1)).sum(-1)
         g_W_dec = _scatter_rows(indices, values, grad, W_dec.shape[0])          # [d_sae, d_in]
         return g_values, None, g_W_dec
 

@@ -13,7 +13,8 @@ through an optional callback.
 - Dead features: a feature that has not fired on the last `dead_window` training inputs is dead.
   `relu`/`jumprelu`: Anthropic-style resampling at the steps in `resample_at` (fractions of
   training): re-initialised from inputs drawn with probability proportional to their squared
-  reconstruction loss, Adam state reset. `topk`: the AuxK loss (no resampling unless asked).
+  reconstruction loss, Adam state reset. `topk`: the AuxK loss, plus resampling when
+  `resample_at` is given (train_sae.py leaves it empty for topk unless asked).
 """
 import math
 import time
@@ -44,6 +45,7 @@ class TrainConfig:
     resample_inputs: int = 16384       # inputs scored to pick resampling directions
     resample_enc_scale: float = 0.2    # new encoder column norm, relative to the mean alive one
     b_dec_init: str = "median"         # median (geometric) | mean | zero
+    dec_init: str = "random"           # random (unit rows) | data (rows = centred training inputs), W_enc = W_dec^T
     checkpoint_every: int = 0          # steps between checkpoints (0: none)
     seed: int = 0
 
@@ -167,6 +169,16 @@ def init_b_dec_(sae: SAE, h: torch.Tensor, how: str) -> None:
 
 
 @torch.no_grad()
+def init_dec_from_data_(sae: SAE, h: torch.Tensor) -> None:
+    """Decoder rows = directions of d_sae training inputs (centred on b_dec), encoder tied to them:
+    every feature starts out firing on the inputs near its own."""
+    d = h - sae.b_dec                                                 # [d_sae, d_in]
+    d = d / d.norm(dim=1, keepdim=True).clamp_min(1e-8)
+    sae.W_dec.copy_(d)
+    sae.W_enc.copy_(d.t())
+
+
+@torch.no_grad()
 def resample_dead_(sae: SAE, optimizer: torch.optim.Optimizer, h: torch.Tensor, dead: torch.Tensor,
                    generator: torch.Generator, enc_scale: float = 0.2) -> int:
     """Anthropic-style resampling: give each dead feature the direction of an input the SAE
@@ -263,6 +275,10 @@ def train(sae_cfg: SAEConfig, acts: torch.Tensor, tc: TrainConfig, device="cpu",
     sae = SAE(sae_cfg, generator=generator).to(device)
     var = per_input_variance(data)                                    # normalises the MSE term
     init_b_dec_(sae, data[torch.randperm(n_train, generator=generator)[:20000].to(device)], tc.b_dec_init)
+    if tc.dec_init == "data":
+        init_dec_from_data_(sae, data[torch.randint(n_train, (sae_cfg.d_sae,), generator=generator).to(device)])
+    elif tc.dec_init != "random":
+        raise ValueError(f"dec_init {tc.dec_init!r}: expected random or data")
     optimizer = make_optimizer(sae, tc)
     step, pos, resampled, seconds_before = 0, 0, 0, 0.0
     perm = torch.randperm(n_train, generator=generator)
@@ -284,8 +300,6 @@ def train(sae_cfg: SAEConfig, acts: torch.Tensor, tc: TrainConfig, device="cpu",
         since_fired, resampled, seconds_before = ck["since_fired"], ck["resampled"], ck.get("seconds", 0.0)
 
     resample_steps = {int(f * steps) for f in tc.resample_at if 0 < f < 1}
-    if sae_cfg.architecture == "topk" and tc.resample_at == TrainConfig.resample_at:
-        resample_steps = set()   # topk revives dead latents with AuxK; resample only when asked
     since_fired = since_fired.to(device)
     sae.train()
     t0 = time.perf_counter()

@@ -153,3 +153,21 @@ def test_relu_hand_written_gradient_equals_autograd():
     torch.testing.assert_close(loss, ref_loss)
     for a, b in zip(fused, torch.autograd.grad(ref_loss, params)):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_topk_sparse_and_dense_gradient_paths_agree(monkeypatch):
+    """encode_topk/decode_sparse/AuxK switch from sparse to dense products for large k: same gradients."""
+    import sae.sae_definition as definition
+    from sae.training import auxk_loss
+    sae = SAE(tiny_cfg("topk", aux_k=40))
+    h = synthetic_acts()[:50]
+    dead = torch.arange(D_SAE) % 2 == 0
+    grads = []
+    for limit in (1000, 8):
+        monkeypatch.setattr(definition, "SPARSE_MAX_K", limit)
+        values, indices, pre = sae.encode_topk(h)
+        h_hat = sae.decode_sparse(values, indices)
+        loss = ((h - h_hat) ** 2).sum() + auxk_loss(sae, h, pre, (h - h_hat).detach(), dead)
+        grads.append(torch.autograd.grad(loss, list(sae.parameters())))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
