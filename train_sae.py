@@ -29,14 +29,27 @@ from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
 from sae.training import TrainConfig, split_activations, train
 
-# the default run (see README, "SAE stage", for the measurements behind these)
-DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=1e-3, k=16, aux_k=256, aux_coeff=1 / 32,
-                l0_coeff=1e-3, bandwidth=1e-3, lr=1e-3, batch_size=1024, epochs=1.0, steps=300,
-                warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dead_window=200_000,
-                resample_at="0.2,0.4,0.6", dec_init="random", checkpoint_every=200)
+# the default run (see README, "SAE stage", for the measurements behind these): 300 steps of 1024
+# fresh activations, about the compute that fits 45 s on two cores
+DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=0.025, k=16, aux_k=256, aux_coeff=0.25,
+                l0_coeff=2e-3, bandwidth=0.05, batch_size=1024, epochs=1.0, steps=300,
+                warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dec_init="random", checkpoint_every=200)
+# settings whose best value (measured) differs between architectures; a flag overrides them
+RECIPES = {
+    "relu": dict(lr=1e-3, dead_window=20_000, resample_at="0.2,0.4,0.6"),
+    "topk": dict(lr=3e-3, dead_window=5_000, resample_at="none"),      # AuxK revives dead latents
+    "jumprelu": dict(lr=1e-3, dead_window=20_000, resample_at="0.2,0.4,0.6"),
+}
 
 # numeric settings that have a flag: what --sweep can vary
-SWEEPABLE = sorted(k for k, v in DEFAULTS.items() if isinstance(v, (int, float)) and k != "checkpoint_every")
+SWEEPABLE = sorted([k for k, v in DEFAULTS.items() if isinstance(v, (int, float)) and k != "checkpoint_every"]
+                   + ["lr", "dead_window"])
+
+
+def recipe_value(args, name: str):
+    """The flag's value if given, else the architecture's recipe."""
+    value = getattr(args, name)
+    return RECIPES[args.architecture][name] if value is None else value
 
 
 def parse_args(argv=None):
@@ -54,7 +67,8 @@ def parse_args(argv=None):
     a.add_argument("--l0-coeff", type=float, default=d["l0_coeff"], help=f"jumprelu: L0 penalty weight (default: {d['l0_coeff']:g})")
     a.add_argument("--bandwidth", type=float, default=d["bandwidth"], help=f"jumprelu: straight-through kernel width (default: {d['bandwidth']:g})")
     t = p.add_argument_group("training")
-    t.add_argument("--lr", type=float, default=d["lr"], help=f"Adam learning rate (default: {d['lr']:g})")
+    t.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate (default: " + ", ".join(f"{a} {r['lr']:g}" for a, r in RECIPES.items()) + ")")
     t.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"activations per step (default: {d['batch_size']})")
     t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations, used when --steps is 0 (default: {d['epochs']:g})")
     t.add_argument("--steps", type=int, default=d["steps"],
@@ -64,11 +78,12 @@ def parse_args(argv=None):
                    help=f"linear warm-up of l1_coeff / l0_coeff (default: {d['sparsity_warmup_steps']})")
     t.add_argument("--n-eval", type=int, default=d["n_eval"],
                    help=f"held-out activations (the file's last rows, at most a fifth) (default: {d['n_eval']})")
-    t.add_argument("--dead-window", type=int, default=d["dead_window"],
-                   help=f"training inputs without firing after which a feature counts as dead (default: {d['dead_window']})")
+    t.add_argument("--dead-window", type=int, default=None,
+                   help="training inputs without firing after which a feature counts as dead (for resampling and AuxK) "
+                        "(default: " + ", ".join(f"{a} {r['dead_window']}" for a, r in RECIPES.items()) + ")")
     t.add_argument("--resample-at", default=None,
                    help=f"relu/jumprelu: fractions of training at which dead features are resampled, comma-separated, "
-                        f"or 'none' (default: {d['resample_at']} for relu/jumprelu, none for topk, which uses AuxK)")
+                        "or 'none' (default: " + ", ".join(f"{a} {r['resample_at']}" for a, r in RECIPES.items()) + ")")
     t.add_argument("--dec-init", choices=("random", "data"), default=d["dec_init"],
                    help=f"decoder rows at start: random unit vectors, or directions of training inputs (default: {d['dec_init']})")
     t.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
@@ -96,6 +111,7 @@ def configs_from_args(args, d_in: int) -> tuple:
     for name in ("d_sae", "batch_size", "k", "aux_k"):
         if getattr(args, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
+    args = argparse.Namespace(**{**vars(args), **{n: recipe_value(args, n) for n in ("lr", "dead_window", "resample_at")}})
     if args.steps < 0:
         raise PipelineError(f"--steps {args.steps}: expected >= 0 (0: train --epochs instead)")
     for name in ("lr", "epochs"):
@@ -110,10 +126,7 @@ def configs_from_args(args, d_in: int) -> tuple:
                             bandwidth=args.bandwidth)
     except ValueError as e:
         raise PipelineError(f"SAE settings: {e}") from None
-    if args.resample_at is None:   # topk revives dead latents with AuxK
-        resample_at = () if args.architecture == "topk" else _parse_resample_at(DEFAULTS["resample_at"])
-    else:
-        resample_at = _parse_resample_at(args.resample_at)
+    resample_at = _parse_resample_at(args.resample_at)
     tc = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
                      warmup_steps=args.warmup_steps, sparsity_warmup_steps=args.sparsity_warmup_steps,
                      n_eval=args.n_eval, dead_window=args.dead_window, resample_at=resample_at,
@@ -192,7 +205,7 @@ def parse_sweep(text: str) -> tuple:
     name = name.strip().replace("-", "_")
     if name not in SWEEPABLE:
         raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(SWEEPABLE)}")
-    kind = type(DEFAULTS[name])
+    kind = type(DEFAULTS[name] if name in DEFAULTS else RECIPES["relu"][name])
     try:
         parsed = [kind(float(v)) if kind is int else kind(v) for v in values.split(",") if v.strip()]
     except ValueError:

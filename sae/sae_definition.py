@@ -43,13 +43,13 @@ class SAEConfig:
     architecture: str = "relu"   # relu (L1, the paper's) | topk (OpenAI 2024) | jumprelu (DeepMind 2024)
     d_in: int = 512              # width of the harvested layer
     d_sae: int = 2048            # dictionary size (features)
-    l1_coeff: float = 1e-3       # relu: weight of the decoder-norm-weighted L1 penalty
+    l1_coeff: float = 0.025      # relu: weight of the decoder-norm-weighted L1 penalty
     k: int = 16                  # topk: active features per input
     aux_k: int = 256             # topk: dead latents used by the AuxK loss
-    aux_coeff: float = 1 / 32    # topk: weight of the AuxK loss (OpenAI's 1/32)
-    l0_coeff: float = 1e-3       # jumprelu: weight of the L0 penalty
-    bandwidth: float = 1e-3      # jumprelu: width of the straight-through rectangle kernel
-    threshold_init: float = 1e-3  # jumprelu: initial threshold
+    aux_coeff: float = 0.25      # topk: weight of the AuxK loss (OpenAI's 1/32 revives too slowly in 300 steps)
+    l0_coeff: float = 2e-3       # jumprelu: weight of the L0 penalty
+    bandwidth: float = 0.05      # jumprelu: width of the straight-through rectangle kernel (activation units)
+    threshold_init: float = 0.1  # jumprelu: initial threshold
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
