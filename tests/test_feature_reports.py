@@ -202,11 +202,10 @@ def test_xlsx_writer_round_trip(tmp_path):
 
 def test_fresh_stats_match_a_direct_computation(reports):
     """The chunked one-pass reductions behind the pages equal the dense computation they replace
-    (chunk boundaries included: 9000 inputs = two chunks)."""
-    from dataset.data_generator import ground_truth
+    (chunk boundaries included: 9000 inputs = two chunks), on the dense and on the sparse path."""
     from mlp.mlp_definition import load_mlp
     from sae.sae_definition import load_sae
-    from viz.data import fresh_stats, pointer_combo
+    from viz.data import fresh_stats
 
     paths, _ = reports
     mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
@@ -214,7 +213,14 @@ def test_fresh_stats_match_a_direct_computation(reports):
     with torch.no_grad():
         h = mlp.hidden(x)
         f = sae.encode(h)
-    fs = fresh_stats(mlp, sae, x, f.max(0).values, keep_columns=[0])
+    for sparse in (False, True):
+        check_fresh_stats(fresh_stats(mlp, sae, x, f.max(0).values, keep_columns=[0], sparse=sparse), x, h, f)
+
+
+def check_fresh_stats(fs, x, h, f):
+    from dataset.data_generator import ground_truth
+    from viz.data import pointer_combo
+
     fire = f > 0
     assert torch.equal(fs.counts, fire.sum(0)) and torch.equal(fs.hist.sum(1), fire.sum(0))
     assert torch.allclose(fs.top_val.T, f.topk(8, dim=0).values)

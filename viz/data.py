@@ -29,6 +29,7 @@ TOP_INPUTS = 8          # top-activating inputs stored per feature card
 N_RESAMPLE = 8192
 INPUT_NAMES = ("c1[0]", "c1[1]", "c1[2]", "c1[3]", "p1", "c2[0]", "c2[1]", "c2[2]", "c2[3]", "p2")
 N_COMBOS = N_SLOTS * N_SLOTS
+SPARSE_SHARE = 0.05     # below this share of active entries the reductions run over the nonzeros
 
 
 def pointer_combo(gt: dict) -> torch.Tensor:
@@ -55,9 +56,11 @@ class FreshStats:
 
 
 @torch.no_grad()
-def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(), device="cpu") -> FreshStats:
+def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(), device="cpu",
+                sparse: bool | None = None) -> FreshStats:
     """One chunked pass over the inputs x [n, 10]; `hist_max` [d_sae] fixes each feature's histogram
-    range (its max activation on these inputs, from the labels)."""
+    range (its max activation on these inputs, from the labels). `sparse`: reduce over the nonzeros
+    only (None: when at most SPARSE_SHARE of the chunk's entries fire); both give the same numbers."""
     n, d_sae, d_hidden = len(x), sae.cfg.d_sae, mlp.cfg.d_hidden
     gt = ground_truth(x)
     combo = pointer_combo(gt)
@@ -82,16 +85,27 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         h = h.cpu()
         h_all[i:i + len(h)] = h
         fire = f > 0                                                                   # [c, d_sae]
-        b = (f * scale).long().clamp_(0, HIST_BINS - 1) + feat_ids * HIST_BINS         # [c, d_sae]
-        hist += torch.bincount(b[fire], minlength=d_sae * HIST_BINS)
+        nnz = int(fire.sum())
+        use_sparse = sparse if sparse is not None else nnz <= SPARSE_SHARE * fire.numel()
+        if use_sparse:   # e.g. TopK k=16 of 2048: work on the nonzeros only
+            r, c = fire.nonzero(as_tuple=True)                                          # [nnz]
+            v = f[r, c]
+            b = (v * scale[c]).long().clamp_(0, HIST_BINS - 1) + c * HIST_BINS
+            hist += torch.bincount(b, minlength=d_sae * HIST_BINS)
+            m = torch.sparse_coo_tensor(torch.stack([c, r]), torch.ones(nnz), (d_sae, len(f)))
+            h_firing += torch.sparse.mm(m, h).double()                                  # [d_sae, d_hidden]
+            fine_sum.view(-1).index_put_((fine[i + r] * d_sae + c,), v.double(), accumulate=True)
+        else:
+            b = (f * scale).long().clamp_(0, HIST_BINS - 1) + feat_ids * HIST_BINS     # [c, d_sae]
+            hist += torch.bincount(b[fire], minlength=d_sae * HIST_BINS)
+            h_firing += (fire.T.float() @ h).double()                                  # [d_sae, d_hidden]
+            fine_sum += torch.zeros(G * N_DIGITS, d_sae).index_add_(0, fine[i:i + CHUNK], f).double()   # [1600, d_sae]
         k = min(TOP_INPUTS, len(f))
         v, j = f.topk(k, dim=0)                                                        # [k, d_sae]
         cand_v = torch.cat([top_val, v])
         cand_i = torch.cat([top_idx, j + i])
         v, o = cand_v.topk(TOP_INPUTS, dim=0)
         top_val, top_idx = v, cand_i.gather(0, o)
-        h_firing += (fire.T.float() @ h).double()                                      # [d_sae, d_hidden]
-        fine_sum += torch.zeros(G * N_DIGITS, d_sae).index_add_(0, fine[i:i + CHUNK], f).double()   # [1600, d_sae]
         for u in keep:
             col = f[:, u]
             keep[u].append(col[col > 0])
