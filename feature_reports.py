@@ -56,7 +56,7 @@ def main(args) -> dict:
     finally:
         bar.close()
     seconds = time.time() - t0
-    files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, "plotly.min.js"]
+    files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, paths.plotly_js.name]
     stats = {"files": files, "plots": {k: v for k, v in written.items() if k.endswith(".html")},
              "trace_rows": written[paths.trace_xlsx.name], "alive_feature_cards": int((rd.features["status"] == "alive").sum()),
              "n_inputs": rd.n_fresh, "seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in rd.timings.items()},

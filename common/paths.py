@@ -131,6 +131,11 @@ class RunPaths:
         """analysis.labels: the fresh inputs and unit-by-concept F1 matrices behind features.csv."""
         return self.reports_dir / "labels.pt"
 
+    @property
+    def plotly_js(self) -> Path:
+        """feature_reports.py: the one copy of plotly.js the report pages load by relative path (offline)."""
+        return self.reports_dir / "plotly.min.js"
+
     # every stage
     @property
     def metrics(self) -> Path:

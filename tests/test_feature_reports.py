@@ -56,7 +56,7 @@ def reports(tiny_run, tmp_path_factory):
 def test_every_report_is_written_and_recorded(reports):
     paths, stats = reports
     for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html, paths.trace_xlsx,
-              paths.features_csv, paths.neurons_csv, paths.reports_dir / "plotly.min.js"):
+              paths.features_csv, paths.neurons_csv, paths.plotly_js):
         assert p.exists() and p.stat().st_size > 0, p
     section = read_metrics(paths.metrics)["reports"]
     assert section["seconds"] > 0 and section["trace_rows"] == 800 and section["n_inputs"] == N_INPUTS
@@ -74,7 +74,7 @@ def test_pages_are_offline_and_link_every_report(reports):
         for target in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html,
                        paths.trace_xlsx, paths.features_csv):
             assert f'href="{target.name}"' in html, f"{p.name} does not link {target.name}"
-    assert "plotly" in (paths.reports_dir / "plotly.min.js").read_text(encoding="utf-8")[:2000].lower()
+    assert "plotly" in paths.plotly_js.read_text(encoding="utf-8")[:2000].lower()
 
 
 def test_every_chart_has_a_caption(reports):

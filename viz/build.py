@@ -208,7 +208,7 @@ def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
     t = rd.timings
     written = {}
     t1 = time.time()
-    write_plotly_js(paths.reports_dir)
+    write_plotly_js(paths)
     metrics = read_metrics(paths.metrics)
     for name, fn in (("heatmap", lambda: heatmap.build(paths, rd)),
                      ("distributions", lambda: distributions.build(paths, rd)),

@@ -12,7 +12,6 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.offline
 
-PLOTLY_JS = "plotly.min.js"
 # the pages every report links to: (RunPaths property, title)
 NAV = (("index_html", "Overview & feature dashboard"),
        ("heatmap_html", "Logic circuit map"),
@@ -51,10 +50,10 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def write_plotly_js(reports_dir: Path) -> Path:
+def write_plotly_js(paths) -> Path:
     """plotly.js, beside the pages (the pages reference it by relative path: works from file://)."""
     from common.io import atomic_write_text
-    path = Path(reports_dir) / PLOTLY_JS
+    path = paths.plotly_js
     js = plotly.offline.get_plotlyjs()
     if not path.exists() or path.stat().st_size != len(js.encode("utf-8")):
         atomic_write_text(path, js)
@@ -98,7 +97,7 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
         target = Path(getattr(paths, prop)).name
         cls = ' class="here"' if prop == here else ""
         links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
-    script = f'<script src="{PLOTLY_JS}"></script>' if with_plotly else ""
+    script = f'<script src="{esc(paths.plotly_js.name)}"></script>' if with_plotly else ""
     sub = f'<div style="color:#aab4c8;font-size:12px">{esc(subtitle)}</div>' if subtitle else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
