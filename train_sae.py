@@ -11,7 +11,7 @@ The last --n-eval activations are held out: every metric is measured on them.
     python train_sae.py                                   # the default run
     python train_sae.py --architecture topk --k 16 --d-sae 128
     python train_sae.py --resume                          # continue an interrupted run
-    python train_sae.py --sweep l1_coeff=1e-4,3e-4,1e-3   # one SAE per value + table + frontier chart
+    python train_sae.py --sweep l1_coeff=0.005,0.01,0.02  # one SAE per value + table + frontier chart
 """
 import argparse
 import csv
@@ -31,7 +31,7 @@ from sae.training import TrainConfig, split_activations, train
 
 # the default run (see README, "SAE stage", for the measurements behind these): 300 steps of 1024
 # fresh activations, about the compute that fits 45 s on two cores
-DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=0.025, k=16, aux_k=256, aux_coeff=0.25,
+DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=0.01, k=16, aux_k=256, aux_coeff=0.25,
                 l0_coeff=2e-3, bandwidth=0.05, batch_size=1024, epochs=1.0, steps=300,
                 warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dec_init="random", checkpoint_every=200)
 # settings whose best value (measured) differs between architectures; a flag overrides them

@@ -43,7 +43,7 @@ class SAEConfig:
     architecture: str = "relu"   # relu (L1, the paper's) | topk (OpenAI 2024) | jumprelu (DeepMind 2024)
     d_in: int = 512              # width of the harvested layer
     d_sae: int = 2048            # dictionary size (features)
-    l1_coeff: float = 0.025      # relu: weight of the decoder-norm-weighted L1 penalty
+    l1_coeff: float = 0.01       # relu: weight of the decoder-norm-weighted L1 penalty
     k: int = 16                  # topk: active features per input
     aux_k: int = 256             # topk: dead latents used by the AuxK loss
     aux_coeff: float = 0.25      # topk: weight of the AuxK loss (OpenAI's 1/32 revives too slowly in 300 steps)
