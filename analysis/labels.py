@@ -134,6 +134,7 @@ def interchange_suite(mlp, sae, features: pd.DataFrame, seed: int, n_pairs: int 
             right_ok += res["success_spliced_right"] * res["n_spliced_right"]
             right_n += res["n_spliced_right"]
     return {"interchange_success": round(right_ok / right_n, 4) if right_n else None,
+            "interchange_pairs": int(right_n), "interchange_pairs_all": int(total_n),
             "interchange_success_all_pairs": round(total_ok / max(total_n, 1), 4), "interchange": out}
 
 
