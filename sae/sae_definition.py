@@ -25,6 +25,7 @@ and in the sparsity term of the loss (the losses themselves live in `sae.trainin
 The file written by `save_sae` holds the config (with "architecture") and `load_sae` rebuilds the SAE
 from it alone, in eval mode.
 """
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -112,6 +113,20 @@ def _scatter_rows(indices: torch.Tensor, weights: torch.Tensor, x: torch.Tensor,
     return torch.sparse.mm(s, x)
 
 
+def _sampled_dot(indices: torch.Tensor, a: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """out[b, j] = a[b] . W[indices[b, j]] [batch, k] (indices unique within a row), as one sampled
+    dense-dense product (SDDMM): no [batch, k, d] gather, no [batch, n_rows] product."""
+    batch, k = indices.shape
+    sorted_idx, order = indices.sort(dim=1)                           # CSR wants sorted columns
+    crow = torch.arange(0, batch * k + 1, k, device=a.device)
+    with warnings.catch_warnings():   # "sparse CSR support is in beta": this one product is tested
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        pattern = torch.sparse_csr_tensor(crow, sorted_idx.reshape(-1), torch.zeros(batch * k, dtype=a.dtype, device=a.device),
+                                          (batch, W.shape[0]), check_invariants=False)
+    values = torch.sparse.sampled_addmm(pattern, a, W.t(), beta=0.0).values().view(batch, k)
+    return torch.empty_like(values).scatter_(1, order, values)
+
+
 class _GatherPre(torch.autograd.Function):
     """Pre-activations already computed without gradient at `indices` [batch, k]; backward sends
     their gradient to W_enc, b_enc and b_dec touching only those k columns per input."""
@@ -142,10 +157,7 @@ class _SparseDecode(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):                                          # [batch, d_in]
         values, indices, W_dec = ctx.saved_tensors
-        if indices.shape[1] > SPARSE_MAX_K:                           # [batch, k, d_in] would be huge
-            g_values = (grad @ W_dec.t()).gather(1, indices)         # [batch, k]
-        else:
-            g_values = (F.embedding(indices, W_dec) * grad.unsqueeze(1)).sum(-1)
+        g_values = _sampled_dot(indices, grad, W_dec)                 # [batch, k]
         g_W_dec = _scatter_rows(indices, values, grad, W_dec.shape[0])          # [d_sae, d_in]
         return g_values, None, g_W_dec
 
