@@ -7,8 +7,10 @@ plots than the reports stage says it wrote. A full-page screenshot of each page 
 test's temporary folder (path printed) for a person to look at.
 
 Needs /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it) and the playwright
-Python package; skipped with the reason otherwise.
+Python package; skipped with the reason otherwise, except under CI (CI=true), where a missing
+browser is a failure: CI must prove the reports open.
 """
+import os
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{CHROMIUM} not found under CI: .ci/run (./workflow.sh test) should have installed it")
         pytest.skip(f"{CHROMIUM} not found: install it with `apt-get install -y chromium` to run the browser test")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     with sync_api.sync_playwright() as pw:
