@@ -8,8 +8,8 @@ Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config) a
 
 The last --n-eval activations are held out: every metric is measured on them.
 
-    python train_sae.py                                   # the default run
-    python train_sae.py --architecture topk --k 16 --d-sae 128
+    python train_sae.py                                   # the default run (relu, 2048 features)
+    python train_sae.py --architecture topk               # TopK k=16 + AuxK: the best measured quality
     python train_sae.py --resume                          # continue an interrupted run
     python train_sae.py --sweep l1_coeff=0.005,0.01,0.02  # one SAE per value + table + frontier chart
 """
@@ -29,21 +29,31 @@ from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
 from sae.training import TrainConfig, split_activations, train
 
-# the default run (see README, "SAE stage", for the measurements behind these): 300 steps of 1024
-# fresh activations, about the compute that fits 45 s on two cores
+# the default run (see README, "SAE stage", for the measurements behind these): about 300k fresh
+# activations seen once, the compute that fits 45 s on two cores
 DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=0.01, k=16, aux_k=256, aux_coeff=0.25,
-                l0_coeff=2e-3, bandwidth=0.05, batch_size=1024, epochs=1.0, steps=300,
-                warmup_steps=50, sparsity_warmup_steps=0, n_eval=10000, dec_init="random", checkpoint_every=200)
-# settings whose best value (measured) differs between architectures; a flag overrides them
+                l0_coeff=2e-3, bandwidth=0.05, epochs=1.0, warmup_steps=50, sparsity_warmup_steps=0,
+                n_eval=10000, dec_init="random", checkpoint_every=200)
+# settings whose best value (measured on 300k fresh activations) differs between architectures;
+# a flag overrides them
 RECIPES = {
-    "relu": dict(lr=1e-3, dead_window=20_000, resample_at="0.2,0.4,0.6"),
-    "topk": dict(lr=3e-3, dead_window=5_000, resample_at="none"),      # AuxK revives dead latents
-    "jumprelu": dict(lr=1e-3, dead_window=20_000, resample_at="0.2,0.4,0.6"),
+    "relu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
+    "topk": dict(lr=6e-3, batch_size=512, steps=600, dead_window=5_000, resample_at="none"),   # AuxK revives
+    "jumprelu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
 }
+RECIPE_KEYS = ("lr", "batch_size", "steps", "dead_window", "resample_at")
+
+
+def _recipe_help(name: str) -> str:
+    values = {a: r[name] for a, r in RECIPES.items()}
+    if len(set(values.values())) == 1:
+        return f"{next(iter(values.values()))}"
+    return ", ".join(f"{a} {v:g}" if isinstance(v, float) else f"{a} {v}" for a, v in values.items())
+
 
 # numeric settings that have a flag: what --sweep can vary
 SWEEPABLE = sorted([k for k, v in DEFAULTS.items() if isinstance(v, (int, float)) and k != "checkpoint_every"]
-                   + ["lr", "dead_window"])
+                   + ["lr", "batch_size", "steps", "dead_window"])
 
 
 def recipe_value(args, name: str):
@@ -67,12 +77,12 @@ def parse_args(argv=None):
     a.add_argument("--l0-coeff", type=float, default=d["l0_coeff"], help=f"jumprelu: L0 penalty weight (default: {d['l0_coeff']:g})")
     a.add_argument("--bandwidth", type=float, default=d["bandwidth"], help=f"jumprelu: straight-through kernel width (default: {d['bandwidth']:g})")
     t = p.add_argument_group("training")
-    t.add_argument("--lr", type=float, default=None,
-                   help="Adam learning rate (default: " + ", ".join(f"{a} {r['lr']:g}" for a, r in RECIPES.items()) + ")")
-    t.add_argument("--batch-size", type=int, default=d["batch_size"], help=f"activations per step (default: {d['batch_size']})")
+    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default: {_recipe_help('lr')})")
+    t.add_argument("--batch-size", type=int, default=None, help=f"activations per step (default: {_recipe_help('batch_size')})")
     t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations, used when --steps is 0 (default: {d['epochs']:g})")
-    t.add_argument("--steps", type=int, default=d["steps"],
-                   help=f"optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead (default: {d['steps']})")
+    t.add_argument("--steps", type=int, default=None,
+                   help=f"optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead "
+                        f"(default: {_recipe_help('steps')})")
     t.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], help=f"linear lr warm-up (default: {d['warmup_steps']})")
     t.add_argument("--sparsity-warmup-steps", type=int, default=d["sparsity_warmup_steps"],
                    help=f"linear warm-up of l1_coeff / l0_coeff (default: {d['sparsity_warmup_steps']})")
@@ -80,10 +90,10 @@ def parse_args(argv=None):
                    help=f"held-out activations (the file's last rows, at most a fifth) (default: {d['n_eval']})")
     t.add_argument("--dead-window", type=int, default=None,
                    help="training inputs without firing after which a feature counts as dead (for resampling and AuxK) "
-                        "(default: " + ", ".join(f"{a} {r['dead_window']}" for a, r in RECIPES.items()) + ")")
+                        f"(default: {_recipe_help('dead_window')})")
     t.add_argument("--resample-at", default=None,
                    help=f"relu/jumprelu: fractions of training at which dead features are resampled, comma-separated, "
-                        "or 'none' (default: " + ", ".join(f"{a} {r['resample_at']}" for a, r in RECIPES.items()) + ")")
+                        f"or 'none' (default: {_recipe_help('resample_at')})")
     t.add_argument("--dec-init", choices=("random", "data"), default=d["dec_init"],
                    help=f"decoder rows at start: random unit vectors, or directions of training inputs (default: {d['dec_init']})")
     t.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
@@ -107,11 +117,12 @@ def _parse_resample_at(text: str) -> tuple:
 
 
 def configs_from_args(args, d_in: int) -> tuple:
-    """(SAEConfig, TrainConfig) from the flags; bad values -> PipelineError."""
+    """(SAEConfig, TrainConfig) from the flags (unset ones from the architecture's recipe); bad
+    values -> PipelineError."""
+    args = argparse.Namespace(**{**vars(args), **{n: recipe_value(args, n) for n in RECIPE_KEYS}})
     for name in ("d_sae", "batch_size", "k", "aux_k"):
         if getattr(args, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
-    args = argparse.Namespace(**{**vars(args), **{n: recipe_value(args, n) for n in ("lr", "dead_window", "resample_at")}})
     if args.steps < 0:
         raise PipelineError(f"--steps {args.steps}: expected >= 0 (0: train --epochs instead)")
     for name in ("lr", "epochs"):
@@ -200,7 +211,7 @@ def _without_density(m: dict) -> dict:
 
 def parse_sweep(text: str) -> tuple:
     if "=" not in text:
-        raise PipelineError(f"--sweep {text!r}: expected NAME=v1,v2,... (e.g. l1_coeff=1e-4,3e-4,1e-3)")
+        raise PipelineError(f"--sweep {text!r}: expected NAME=v1,v2,... (e.g. l1_coeff=0.005,0.01,0.02)")
     name, values = text.split("=", 1)
     name = name.strip().replace("-", "_")
     if name not in SWEEPABLE:
