@@ -29,16 +29,19 @@ from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
 from sae.training import TrainConfig, split_activations, train
 
-# the default run (see README, "SAE stage", for the measurements behind these): about 300k fresh
-# activations seen once, the compute that fits 45 s on two cores
-DEFAULTS = dict(architecture="relu", d_sae=2048, l1_coeff=0.01, k=16, aux_k=256, aux_coeff=0.25,
+# the default run (see README, "SAE stage" and "What was found", for the measurements behind these):
+# TopK with 64 features, k = 16, on about 300k fresh activations. A 64-feature TopK SAE explains
+# 65% of its features at score >= 0.8 against 2% for the paper's relu/L1 with 2048 features (which
+# stays two flags away: --architecture relu --d-sae 2048), with spliced exact-match equal to the MLP's.
+DEFAULTS = dict(architecture="topk", d_sae=64, l1_coeff=0.01, k=16, aux_k=256, aux_coeff=0.25,
                 l0_coeff=2e-3, bandwidth=0.05, epochs=1.0, warmup_steps=50, sparsity_warmup_steps=0,
                 n_eval=10000, dec_init="random", checkpoint_every=200)
 # settings whose best value (measured on 300k fresh activations) differs between architectures;
 # a flag overrides them
 RECIPES = {
     "relu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
-    "topk": dict(lr=6e-3, batch_size=512, steps=600, dead_window=5_000, resample_at="none"),   # AuxK revives
+    # topk: 1500 steps lift a 64-feature SAE from 45% to 65% monosemantic and interchange 89% -> 99%
+    "topk": dict(lr=6e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at="none"),  # AuxK revives
     "jumprelu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
 }
 RECIPE_KEYS = ("lr", "batch_size", "steps", "dead_window", "resample_at")

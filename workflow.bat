@@ -71,7 +71,7 @@ if "%MODE%"=="test" (
 
 set "COMMON=--run-dir %RUN_DIR% --seed %SEED%"
 rem the SAE learns from fresh inputs of the task, not only the 8000 training rows: see README
-set "HARVEST_ARGS="
+set "HARVEST_ARGS=--n-samples 310000"
 
 call :stage 2 0 "Generating dataset" data dataset\data_generator.py || exit /b 1
 call :stage 3 1 "Training MLP" mlp train_mlp.py || exit /b 1

@@ -71,7 +71,7 @@ fi
 
 COMMON=(--run-dir "$RUN_DIR" --seed "$SEED")
 # the SAE learns from fresh inputs of the task, not only the 8000 training rows: see README
-HARVEST_ARGS=()
+HARVEST_ARGS=(--n-samples 310000)  # 300k to train on + 10k held out, none of them training rows
 
 run_stage() {  # n, name, key, command...
   local n=$1 title=$2 key=$3; shift 3

@@ -17,7 +17,7 @@ TINY = ["--quiet", "--d-sae", "128", "--steps", "12", "--batch-size", "64", "--n
 
 def test_smoke_run_writes_sae_and_metrics(copy_run):
     run = copy_run()
-    m = train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), *TINY]))
+    m = train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--architecture", "relu", *TINY]))
     sae = load_sae(run.sae)
     assert sae.cfg.architecture == "relu" and sae.cfg.d_in == 64 and sae.cfg.d_sae == 128
     section = json.loads(run.metrics.read_text())["sae"]
