@@ -126,7 +126,7 @@ def mono_figures(rd) -> list:
                                    marker_color=color, opacity=0.6,
                                    hovertemplate=name + ": %{y:.1f}% of alive units score %{x}<extra></extra>"))
     fig.add_vline(x=rd.mono_threshold, line_dash="dash", line_color="#c0392b")
-    fig.update_layout(barmode="overlay", xaxis_title="explanation score (F1, or min(F1, |r|) for ramps)",
+    fig.update_layout(barmode="overlay", xaxis_title="explanation score (F1 on both sides; ramps: min(that, |r|))",
                       yaxis_title="% of alive units", margin=dict(t=40, b=50, l=60, r=20),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     cap = ("Distribution of the best explanation score of every alive unit, features (blue) over neurons (purple); "
