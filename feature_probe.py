@@ -20,7 +20,7 @@ import re
 import torch
 
 from analysis.causal import ablate, clamp, feature_output_weights, spliced_predict
-from analysis.labels import DEFAULT_N_INPUTS, load_or_build_labels
+from analysis.labels import DEFAULT_N_INPUTS, load_or_build_labels, load_run_models
 from common.cli import add_common_args, pick_device, run_main, run_paths
 from common.io import PipelineError
 from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, REFERENCE_INPUTS, ground_truth
@@ -171,19 +171,12 @@ def format_text(records: list, summary: dict) -> str:
 
 
 def main(args) -> dict:
-    from mlp.mlp_definition import load_mlp
-    from sae.sae_definition import load_sae
-
     paths = run_paths(args)
-    if not paths.mlp.exists():
-        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
-    if not paths.sae.exists():
-        raise PipelineError(f"{paths.sae}: SAE not found; run train_sae.py --run-dir {args.run_dir} first")
     if args.top < 0:
         raise PipelineError(f"--top {args.top}: expected a number of features >= 0")
     inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
     device = pick_device(args.device)
-    mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
+    mlp, sae = load_run_models(paths)
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)
     labels = load_or_build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device)
     records = probe(mlp, sae, labels, torch.tensor(inputs, dtype=torch.long), args.top, ablated, clamped)

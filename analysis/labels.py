@@ -138,9 +138,9 @@ def interchange_suite(mlp, sae, features: pd.DataFrame, seed: int, n_pairs: int 
             "interchange_success_all_pairs": round(total_ok / max(total_n, 1), 4), "interchange": out}
 
 
-def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, device="cpu",
-                 write: bool = True, progress: bool = False) -> Labels:
-    """Label every feature and neuron of the run at `paths` on `n_inputs` fresh inputs (see module doc)."""
+def load_run_models(paths: RunPaths, device="cpu"):
+    """(mlp, sae) of a run, in eval mode; a missing model names the stage to run, and an SAE trained
+    on another MLP's hidden layer is refused. The one loader every later stage uses."""
     from mlp.mlp_definition import load_mlp
     from sae.sae_definition import load_sae
 
@@ -148,13 +148,20 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
         raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {paths.root} first")
     if not paths.sae.exists():
         raise PipelineError(f"{paths.sae}: SAE not found; run train_sae.py --run-dir {paths.root} first")
-    if n_inputs < 1000:
-        raise PipelineError(f"n_inputs {n_inputs}: expected at least 1000 fresh inputs (the ultralow line is 0.1%)")
     mlp = load_mlp(paths.mlp, device=device)
     sae = load_sae(paths.sae, device=device)
     if sae.cfg.d_in != mlp.cfg.d_hidden:
         raise PipelineError(f"{paths.sae}: SAE reads {sae.cfg.d_in}-d activations but the MLP's hidden layer "
                             f"is {mlp.cfg.d_hidden}-d; re-run train_sae.py --run-dir {paths.root}")
+    return mlp, sae
+
+
+def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, device="cpu",
+                 write: bool = True, progress: bool = False) -> Labels:
+    """Label every feature and neuron of the run at `paths` on `n_inputs` fresh inputs (see module doc)."""
+    if n_inputs < 1000:
+        raise PipelineError(f"n_inputs {n_inputs}: expected at least 1000 fresh inputs (the ultralow line is 0.1%)")
+    mlp, sae = load_run_models(paths, device)
     labels = label_models(mlp, sae, seed=seed, n_inputs=n_inputs)
     if write:
         write_labels(paths, labels)

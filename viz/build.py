@@ -133,20 +133,11 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     """Load the run's data, models and labels and compute everything the pages draw. Everything that
     can fail on a bad input fails here, before any page is written."""
     from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
-    from analysis.labels import load_or_build_labels
-    from mlp.mlp_definition import load_mlp
-    from sae.sae_definition import load_sae
+    from analysis.labels import load_or_build_labels, load_run_models
 
     t = {}
     t0 = time.time()
-    for p, stage in ((paths.mlp, "train_mlp.py"), (paths.sae, "train_sae.py")):
-        if not p.exists():
-            raise PipelineError(f"{p}: not found; run {stage} --run-dir {paths.root} first")
-    mlp = load_mlp(paths.mlp, device=device)
-    sae = load_sae(paths.sae, device=device)
-    if sae.cfg.d_in != mlp.cfg.d_hidden:
-        raise PipelineError(f"{paths.sae}: SAE reads {sae.cfg.d_in}-d activations but the MLP's hidden layer is "
-                            f"{mlp.cfg.d_hidden}-d; re-run train_sae.py --run-dir {paths.root}")
+    mlp, sae = load_run_models(paths, device)
     splits = load_splits(paths)
     kw = {} if n_inputs is None else {"n_inputs": n_inputs}
     labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress, **kw)
