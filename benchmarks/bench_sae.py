@@ -6,7 +6,7 @@ own fp32 matmul throughput measured in the same run.
 
 Needs a run directory with the MLP and its harvested activations (the default workflow's). Prints:
 1. the machine line (fp32 matmul GFLOP/s of an SAE-shaped product);
-2. the recipes of train_sae.py (no flags = relu, the default run; and --architecture topk) on that
+2. the recipes of train_sae.py (no flags = the default run, TopK 64; relu and topk with 2048) on that
    run's activations: training time and the held-out quality targets (FVU, L0, dead share,
    spliced exact-match vs the MLP's);
 3. steady-state training throughput of a 512 -> 2048 SAE at the default batch size: samples/s
@@ -50,9 +50,14 @@ def throughput(architecture: str, steps: int, batch_size: int, d_in=512, d_sae=2
     return steps * batch_size / (times[-1] - times[9])               # skip 10 warm-up steps
 
 
-def default_run(run_dir: Path, architecture: str) -> dict:
+# the recipes measured: the default run (no flags), and the 2048-feature dictionaries one flag away
+CONFIGS = {"default": [], "relu-2048": ["--architecture", "relu", "--d-sae", "2048"],
+           "topk-2048": ["--architecture", "topk", "--d-sae", "2048"]}
+
+
+def default_run(run_dir: Path, config: str) -> dict:
     import train_sae
-    args = train_sae.parse_args(["--run-dir", str(run_dir), "--quiet", "--architecture", architecture])
+    args = train_sae.parse_args(["--run-dir", str(run_dir), "--quiet", *CONFIGS[config]])
     data, mlp = train_sae.load_inputs(args)
     from common.cli import pick_device
     _, m = train_sae.train_and_evaluate(args, data, mlp, pick_device(args.device))
@@ -90,8 +95,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=40, help="timed steps per throughput measurement (default: 40)")
     p.add_argument("--skip-memory", action="store_true", help="skip the 1e6 x 2048 peak-memory check")
     p.add_argument("--skip-default", action="store_true", help="skip training the default recipes")
-    p.add_argument("--architectures", default="relu,topk",
-                   help="recipes of train_sae.py to run on the run's activations (default: relu,topk; relu is the default run)")
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="recipes of train_sae.py to run on the run's activations (default: default,relu-2048,topk-2048)")
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = p.parse_args(argv)
     torch.manual_seed(0)
@@ -100,11 +105,11 @@ def main(argv=None):
     gflops = matmul_gflops()
     out["matmul_gflops"] = gflops
 
-    for architecture in ([] if args.skip_default else args.architectures.split(",")):
-        m = default_run(Path(args.run_dir), architecture)
+    for config in ([] if args.skip_default else args.configs.split(",")):
+        m = default_run(Path(args.run_dir), config)
         gap = 100 * (m["mlp_exact_match"] - m["spliced_exact_match"])
-        out[f"recipe_{architecture}"] = {k: v for k, v in m.items() if k != "density_log10"}
-        print(f"train_sae.py --architecture {architecture} (d_sae={m['config']['d_sae']}, {m['steps']} steps on {m['n_train']:,} "
+        out[f"recipe_{config}"] = {k: v for k, v in m.items() if k != "density_log10"}
+        print(f"train_sae.py {' '.join(CONFIGS[config]) or '(default run)'} ({m['config']['architecture']}, d_sae={m['config']['d_sae']}, {m['steps']} steps on {m['n_train']:,} "
               f"activations from {m['source']}):")
         print(f"  training time      {m['train_seconds']:6.1f} s   (target <= {TARGETS['seconds']:.0f} s)  "
               f"{'MET' if m['train_seconds'] <= TARGETS['seconds'] else 'MISSED'}")
