@@ -13,6 +13,9 @@ active features, and the top features with their activation, explanation, score 
     python feature_probe.py --ablate 12 --clamp 40=3.5        # edit features, see the output move
     python feature_probe.py --json                            # one JSON object for scripts
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import json
 import re

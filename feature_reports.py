@@ -10,6 +10,9 @@ Writes <run-dir>/reports/: index.html (metrics, links, feature dashboard), logic
 
     python feature_reports.py [--run-dir runs/default] [--seed 0] [--device auto] [--quiet]
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import time
 

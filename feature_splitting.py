@@ -15,6 +15,9 @@ Writes <run-dir>/reports/splitting.csv (one row per SAE: alive/ultralow/dead, sh
     python feature_splitting.py
     python feature_splitting.py --sae relu2048=runs/other/sae/sae_model.pth
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import re
 from pathlib import Path

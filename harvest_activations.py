@@ -7,6 +7,9 @@ Writes <run-dir>/mlp_activations.pt: {"activations": float32 [N, 512], "inputs":
     python harvest_activations.py                    # the 8000 training rows, as the reference does
     python harvest_activations.py --n-samples 1000000   # N fresh inputs from the task instead
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import time
 

@@ -11,6 +11,9 @@ columns swapped half the time); the epoch with the best validation MSE is kept.
     python train_mlp.py                         # the default run
     python train_mlp.py --evaluate FILE.xlsx [--json]   # score the saved MLP on any data file
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import json
 import sys

@@ -13,6 +13,9 @@ The last --n-eval activations are held out: every metric is measured on them.
     python train_sae.py --resume                          # continue an interrupted run
     python train_sae.py --sweep l1_coeff=0.005,0.01,0.02  # one SAE per value + table + frontier chart
 """
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 import argparse
 import csv
 import io

@@ -1,12 +1,14 @@
 """Flags every stage shares, seeding, device choice, and the error boundary of a script."""
 import argparse
 import random
+import signal
 import sys
 from typing import Callable
 
 import numpy as np
 import torch
 
+from common.interrupt import INTERRUPTED
 from common.io import PipelineError
 from common.paths import DEFAULT_RUN_DIR, RunPaths
 
@@ -48,11 +50,12 @@ def pick_device(name: str) -> torch.device:
 def run_main(main: Callable, args) -> None:
     """Call `main(args)`; turn a PipelineError into one line on stderr and exit code 2, and
     Ctrl-C into exit code 130, with no traceback."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is KeyboardInterrupt
     try:
         main(args)
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: artifacts already on disk are unchanged", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
+    from common import interrupt
+    interrupt.install()
 
 import torch
 

@@ -76,3 +76,23 @@ def test_generator_runs_as_script(tmp_path):
     subprocess.run([sys.executable, "dataset/data_generator.py", "--run-dir", str(tmp_path),
                     "--n-train", "5", "--n-val", "5", "--n-test", "5", "--quiet"], cwd=ROOT, check=True)
     assert (tmp_path / "dataset" / "mlp_val.xlsx").exists()
+
+
+STAGE_SCRIPTS = ["dataset/data_generator.py", "train_mlp.py", "harvest_activations.py", "train_sae.py",
+                 "feature_probe.py", "feature_reports.py", "feature_splitting.py"]
+
+
+def test_ctrl_c_before_run_main_is_one_line_exit_130():
+    """The handler the scripts install before their slow imports (torch: the first seconds)."""
+    code = ("from common import interrupt; interrupt.install(); import os, signal, time; "
+            "os.kill(os.getpid(), signal.SIGINT); time.sleep(30)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130 and out.stderr.strip() == "interrupted: artifacts already on disk are unchanged"
+
+
+@pytest.mark.parametrize("script", STAGE_SCRIPTS)
+def test_every_stage_installs_it_before_its_slow_imports(script):
+    import re
+    src = (ROOT / script).read_text()
+    heavy = re.search(r"^(import|from) (torch|numpy|pandas|common\.|dataset\.|mlp|sae|analysis|viz)", src, re.M)
+    assert heavy and 0 <= src.index("interrupt.install()") < heavy.start()
