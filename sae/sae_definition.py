@@ -11,7 +11,7 @@ with the rows of W_dec [d_sae, d_in] kept at unit norm (`unit_norm_decoder_`, an
 component parallel to each row removed before a step, `remove_parallel_grad_`). They differ in `act`
 and in the sparsity term of the loss (the losses themselves live in `sae.training`):
 
-- `relu` (Bricken et al. 2023, the paper's; the default): act = ReLU;
+- `relu` (Bricken et al. 2023, the paper's): act = ReLU;
   loss = ||h - h_hat||^2 / var(h) + l1_coeff * sum_i f_i * ||W_dec_i||.
 - `topk` (Gao et al. 2024, OpenAI): act keeps the k largest pre-activations (then ReLU), so exactly
   L0 <= k; loss = ||h - h_hat||^2 / var(h) + aux_coeff * AuxK, where AuxK reconstructs the residual
