@@ -19,7 +19,7 @@ import time
 import torch
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, update_metrics
+from common.io import require_inputs, update_metrics
 
 
 def parse_args(argv=None):
@@ -39,11 +39,7 @@ def main(args) -> dict:
 
     paths = run_paths(args)
     # every input up front (the trace reads all three splits last): a missing one must not leave half the pages rewritten
-    for path, stage in ((paths.train_xlsx, "dataset/data_generator.py"), (paths.val_xlsx, "dataset/data_generator.py"),
-                        (paths.test_xlsx, "dataset/data_generator.py"), (paths.mlp, "train_mlp.py"),
-                        (paths.sae, "train_sae.py")):
-        if not path.exists():
-            raise PipelineError(f"{path}: not found; run {stage} --run-dir {args.run_dir} first")
+    require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx", "mlp", "sae")
     seed_everything(args.seed)
     device = pick_device(args.device)
     t0 = time.time()

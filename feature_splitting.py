@@ -23,13 +23,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from analysis.explain import MONOSEMANTIC_SCORE, POINTER_RAMP_NAMES, SIGN_NAME
 from analysis.labels import DEFAULT_N_INPUTS, label_models
 from analysis.splitting import random_direction_control, splitting_links, splitting_summary
 from common.cli import add_common_args, pick_device, run_main, run_paths
-from common.io import PipelineError, atomic_path, update_metrics
+from common.io import PipelineError, atomic_path, require_inputs, update_metrics
 
 
 def parse_args(argv=None):
@@ -74,8 +73,7 @@ def main(args) -> dict:
     from sae.sae_definition import load_sae, sae_metrics_of
 
     paths = run_paths(args)
-    if not paths.mlp.exists():
-        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
+    require_inputs(paths, "mlp")
     files = sae_files(args, paths)
     if not files:
         raise PipelineError(f"{paths.sweep_dir}: no SAEs to compare; run train_sae.py --run-dir {args.run_dir} "

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths
-from common.io import PipelineError, atomic_torch_save, update_metrics
+from common.io import PipelineError, atomic_torch_save, require_inputs, update_metrics
 from dataset.data_generator import N_INPUTS, sample_inputs, stream_seed, target
 from dataset.data_loader import load_excel
 from mlp.mlp_definition import HIDDEN_HOOK, load_mlp
@@ -53,8 +53,7 @@ def firing_counts(acts: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
 
 def main(args) -> dict:
     paths = run_paths(args)
-    if not paths.mlp.exists():
-        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
+    require_inputs(paths, "mlp")
     model = load_mlp(paths.mlp, device=pick_device(args.device))
     if args.n_samples is not None:
         if not 1 <= args.n_samples <= MAX_SAMPLES:
@@ -64,8 +63,8 @@ def main(args) -> dict:
         source = f"fresh:{args.n_samples}:seed={args.seed}"
     else:
         data = args.data or paths.train_xlsx
-        if not args.data and not paths.train_xlsx.exists():
-            raise PipelineError(f"{paths.train_xlsx}: not found; run dataset/data_generator.py --run-dir {args.run_dir} first")
+        if not args.data:
+            require_inputs(paths, "train_xlsx")
         x, _ = load_excel(data)
         source = f"file:{data}"
     t0 = time.time()

@@ -16,7 +16,6 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
     interrupt.install()
 import argparse
 import json
-import sys
 import time
 
 import torch
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load, update_metrics
+from common.io import PipelineError, atomic_torch_save, require_inputs, require_keys, safe_torch_load, update_metrics
 from dataset.data_generator import augment
 from dataset.data_loader import load_excel
 from mlp.evaluate import evaluate
@@ -64,9 +63,7 @@ def main(args) -> dict:
     if args.evaluate:
         return evaluate_file(args)
     paths = run_paths(args)
-    missing = [p for p in (paths.train_xlsx, paths.val_xlsx, paths.test_xlsx) if not p.exists()]
-    if missing:
-        raise PipelineError(f"{missing[0]}: not found; run dataset/data_generator.py --run-dir {args.run_dir} first")
+    require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx")
     x_train, y_train = load_excel(paths.train_xlsx)
     x_val, y_val = load_excel(paths.val_xlsx)
     x_test, y_test = load_excel(paths.test_xlsx)

@@ -22,11 +22,10 @@ import io
 import time
 from dataclasses import asdict
 
-import torch
 from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, atomic_write_text, update_metrics
+from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
 from mlp.mlp_definition import load_mlp
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
@@ -155,12 +154,9 @@ def load_inputs(args):
     """(activations dict, MLP) of the run; a missing input names the stage to run first."""
     from harvest_activations import load_activations
     paths = run_paths(args)
-    if not paths.activations.exists():
-        raise PipelineError(f"{paths.activations}: activations not found; run harvest_activations.py "
-                            f"--run-dir {args.run_dir} first")
+    require_inputs(paths, "activations")
     data = load_activations(paths.activations)
-    if not paths.mlp.exists():
-        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {args.run_dir} first")
+    require_inputs(paths, "mlp")
     mlp = load_mlp(paths.mlp)
     if data["activations"].shape[1] != mlp.cfg.d_hidden:  # (robustness) harvested from another MLP
         raise PipelineError(f"{paths.activations}: activations are {data['activations'].shape[1]}-d but the MLP's hidden "

@@ -10,7 +10,6 @@ and the "interpretability" section of metrics.json, each atomically.
 `load_or_build_labels(paths)` reuses those files when they are newer than the MLP and the SAE and
 were made with the same seed and number of inputs, else rebuilds them.
 """
-import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from analysis.causal import (DEPENDS_ON, explanation_mentions, feature_output_we
 from analysis.concepts import N_CELLS, cell_index, concept_set
 from analysis.explain import (NEURON_THRESHOLD_FRACTION, active_mask, cell_sum_matrix, explain_units, found_targets,
                               summarize)
-from common.io import PipelineError, atomic_path, atomic_torch_save, atomic_write_text, safe_torch_load, update_metrics
+from common.io import PipelineError, atomic_path, atomic_torch_save, require_inputs, safe_torch_load, update_metrics
 from common.paths import RunPaths
 from dataset.data_generator import ground_truth, sample_inputs, stream_seed, target
 from mlp.evaluate import regression_metrics
@@ -144,10 +143,7 @@ def load_run_models(paths: RunPaths, device="cpu"):
     from mlp.mlp_definition import load_mlp
     from sae.sae_definition import load_sae
 
-    if not paths.mlp.exists():
-        raise PipelineError(f"{paths.mlp}: MLP not found; run train_mlp.py --run-dir {paths.root} first")
-    if not paths.sae.exists():
-        raise PipelineError(f"{paths.sae}: SAE not found; run train_sae.py --run-dir {paths.root} first")
+    require_inputs(paths, "mlp", "sae")
     mlp = load_mlp(paths.mlp, device=device)
     sae = load_sae(paths.sae, device=device)
     if sae.cfg.d_in != mlp.cfg.d_hidden:

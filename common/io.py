@@ -14,7 +14,7 @@ import warnings
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -123,6 +123,17 @@ def safe_torch_load(path: Path, what: str, remedy: str, map_location="cpu") -> A
         else:
             reason = f"truncated, damaged or not written by torch.save: {type(e).__name__}"
         raise PipelineError(f"{path}: not a readable {what} ({reason}); {remedy}") from None
+
+
+def require_inputs(paths, *names: str) -> None:
+    """Refuse to start when an input artifact of the run is missing, naming the stage that makes it.
+    `names` are RunPaths properties listed in `common.paths.PRODUCERS` ("mlp", "sae", "train_xlsx", ...)."""
+    from common.paths import PRODUCERS
+    for name in names:
+        path = getattr(paths, name)
+        if not path.exists():
+            what, stage = PRODUCERS[name]
+            raise PipelineError(f"{path}: {what}not found; run {stage} --run-dir {paths.root} first")
 
 
 def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:

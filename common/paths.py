@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_RUN_DIR = Path("runs/default")
+# the stage that makes each input artifact (and what to call it), for "run ... first" messages
+PRODUCERS = {
+    "train_xlsx": ("", "dataset/data_generator.py"),
+    "val_xlsx": ("", "dataset/data_generator.py"),
+    "test_xlsx": ("", "dataset/data_generator.py"),
+    "mlp": ("MLP ", "train_mlp.py"),
+    "activations": ("activations ", "harvest_activations.py"),
+    "sae": ("SAE ", "train_sae.py"),
+}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ Hidden layers are made visible at named hook points (`hook_hidden` is the 512-d 
 pipeline harvests); `capture` and `run_with_cache` read them and always remove their hooks.
 """
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch

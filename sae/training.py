@@ -18,7 +18,7 @@ through an optional callback.
 """
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
-from sae.sae_definition import SAE, SAE_REMEDY, SAEConfig, sae_from_checkpoint
+from sae.sae_definition import SAE, SAEConfig, sae_from_checkpoint
 
 
 @dataclass

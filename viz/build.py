@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from common.io import PipelineError, atomic_write_text, read_metrics
+from common.io import atomic_write_text, read_metrics, require_inputs
 from dataset.data_generator import ground_truth
 from viz import data as vd
 
@@ -112,8 +112,7 @@ def load_splits(paths):
     xs, ys, splits = [], [], []
     for split in SPLITS:
         p = paths.split_xlsx(split)
-        if not p.exists():
-            raise PipelineError(f"{p}: not found; run dataset/data_generator.py --run-dir {paths.root} first")
+        require_inputs(paths, f"{split}_xlsx")
         x, y = load_excel(p)
         xs.append(x)
         ys.append(y)
@@ -198,7 +197,6 @@ def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
 
     t = rd.timings
     written = {}
-    t1 = time.time()
     write_plotly_js(paths)
     metrics = read_metrics(paths.metrics)
     for name, fn in (("heatmap", lambda: heatmap.build(paths, rd)),
