@@ -17,15 +17,17 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
 import argparse
 import json
 import time
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, atomic_torch_save, require_inputs, require_keys, safe_torch_load, update_metrics
-from dataset.data_generator import augment
+from common.io import PipelineError, require_inputs, update_metrics
 from dataset.data_loader import load_excel
+from dataset.task import augment
 from mlp.evaluate import evaluate
 from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 
@@ -81,14 +83,15 @@ def main(args) -> dict:
 
     if args.resume and paths.mlp_checkpoint.exists():
         remedy = "delete it and train without --resume"
-        ck = safe_torch_load(paths.mlp_checkpoint, "MLP training checkpoint", remedy)
-        require_keys(ck, ["train_config", "model", "opt", "sched", "gen", "epoch", "best"], paths.mlp_checkpoint,
-                     "MLP training checkpoint", remedy)
-        if ck.get("train_config") != train_config:
-            raise PipelineError(f"{paths.mlp_checkpoint}: was made with other settings; re-run with them or without --resume")
+        ck = load_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config, remedy=remedy,
+                             required=["state_dict", "optimizer", "scheduler", "generator", "epoch", "best"],
+                             what="MLP training checkpoint")
         try:  # (robustness) a damaged checkpoint is a user-fixable problem, not a traceback
-            model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
-            gen.set_state(ck["gen"]); start = int(ck["epoch"]); best = dict(ck["best"])
+            model.load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            gen.set_state(ck["generator"])
+            start, best = int(ck["epoch"]), dict(ck["best"])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise PipelineError(f"{paths.mlp_checkpoint}: not a usable MLP training checkpoint ({type(e).__name__}); {remedy}") from None
     elif args.resume and not args.quiet:
@@ -116,9 +119,10 @@ def main(args) -> dict:
             best = {"val_mse": val_mse, "epoch": epoch, "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         bar.set_postfix(loss=f"{loss.item():.4f}", val_mse=f"{val_mse:.4f}")  # noqa
         if (epoch + 1) % args.checkpoint_every == 0 and epoch + 1 < args.epochs:
-            atomic_torch_save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                               "gen": gen.get_state(), "epoch": epoch + 1, "best": best,
-                               "train_config": train_config}, paths.mlp_checkpoint)
+            save_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config,
+                            state={"state_dict": model.state_dict(), "optimizer": opt.state_dict(),
+                                   "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                                   "epoch": epoch + 1, "best": best})
     train_seconds = time.time() - t0
 
     model.load_state_dict(best["state_dict"])

@@ -2,11 +2,7 @@
 can be compared: sustained fp32 matmul throughput on SAE-shaped products."""
 import os
 import platform
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 

@@ -18,15 +18,14 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _machine import machine_line  # this folder is sys.path[0] when the benchmark runs as a script
+from common.io import read_metrics
+from common.paths import RunPaths
+from dataset.task import sample_inputs, stream_seed, target
+from mlp.evaluate import evaluate
+from mlp.mlp_definition import load_mlp
 
-from benchmarks._machine import machine_line  # noqa: E402
-from common.io import read_metrics  # noqa: E402
-from common.paths import RunPaths  # noqa: E402
-from dataset.data_generator import sample_inputs, stream_seed, target  # noqa: E402
-from mlp.evaluate import evaluate  # noqa: E402
-from mlp.mlp_definition import load_mlp  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*cmd) -> float:

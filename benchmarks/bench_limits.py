@@ -19,21 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from _machine import machine_line  # this folder is sys.path[0] when the benchmark runs as a script
+from common.paths import RunPaths
+from mlp.mlp_definition import MLPConfig, PointerMLP, save_mlp
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from benchmarks._machine import machine_line  # noqa: E402
-
+# run with cwd = the repository root, whose stage scripts `python -c` can then import
 _CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, ".")
 import torch
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
 what, run_dir, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import harvest_activations, train_sae
 from common.io import _zip_damage, safe_torch_load
 from common.paths import RunPaths
-from dataset.data_generator import sample_inputs, target
+from dataset.task import sample_inputs, target
 from dataset.data_loader import load_excel, write_excel
 paths = RunPaths(run_dir)
 base = peak(); out = {}
@@ -73,9 +76,6 @@ def main():
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_limits_"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        from common.paths import RunPaths
-        from mlp.mlp_definition import MLPConfig, PointerMLP, save_mlp
-        import torch
         torch.manual_seed(0)
         save_mlp(PointerMLP(MLPConfig()), RunPaths(work).mlp)
         rows = [("excel_write", args.rows), ("excel_load", args.rows), ("harvest", args.n_samples), ("crc", 0),

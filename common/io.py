@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from common.paths import PRODUCERS
+
 
 class PipelineError(Exception):
     """A problem the user can fix (bad input, missing artifact); stage scripts print it as one
@@ -128,7 +130,6 @@ def safe_torch_load(path: Path, what: str, remedy: str, map_location="cpu") -> A
 def require_inputs(paths, *names: str) -> None:
     """Refuse to start when an input artifact of the run is missing, naming the stage that makes it.
     `names` are RunPaths properties listed in `common.paths.PRODUCERS` ("mlp", "sae", "train_xlsx", ...)."""
-    from common.paths import PRODUCERS
     for name in names:
         path = getattr(paths, name)
         if not path.exists():

@@ -1,11 +1,6 @@
-"""The end-of-pipeline summary that workflow.sh/.bat print: key metrics of a run and total time.
-
-    python -m common.summary --run-dir runs/default [--seconds 95]
-"""
-import argparse
-
+"""The end-of-pipeline summary: a run's key metrics as lines of text (printed by run_summary.py)."""
 from common.io import read_metrics
-from common.paths import DEFAULT_RUN_DIR, RunPaths
+from common.paths import RunPaths
 
 
 def summary_lines(paths: RunPaths) -> list[str]:
@@ -31,22 +26,3 @@ def summary_lines(paths: RunPaths) -> list[str]:
     if paths.index_html.exists():
         lines.append(f"Reports  {paths.index_html.resolve()}")
     return lines
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description="Print a run's key metrics.")
-    p.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR))
-    p.add_argument("--seconds", type=float, default=None, help="total pipeline time to report")
-    args = p.parse_args(argv)
-    bar = "=" * 66
-    print(bar)
-    print(f"Run {args.run_dir}")
-    for line in summary_lines(RunPaths(args.run_dir)):
-        print("  " + line)
-    if args.seconds is not None:
-        print(f"  Total time {int(args.seconds // 60)} m {int(args.seconds % 60)} s")
-    print(bar)
-
-
-if __name__ == "__main__":
-    main()

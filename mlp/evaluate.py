@@ -1,6 +1,8 @@
 """The MLP's metrics, one implementation for every stage and report."""
 import torch
 
+from sae.splice import iter_chunks
+
 
 def regression_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict:
     """MSE and exact-match (share of samples with round(prediction) == target)."""
@@ -14,8 +16,8 @@ def regression_metrics(pred: torch.Tensor, y: torch.Tensor) -> dict:
 
 @torch.no_grad()
 def predict(model, x: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
-    device = next(model.parameters()).device
-    return torch.cat([model(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    """The MLP's predictions [n] on inputs x [n, 10], on the CPU."""
+    return torch.cat([c.mlp.cpu() for c in iter_chunks(model, None, x, batch_size)])
 
 
 def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> dict:

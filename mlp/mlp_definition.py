@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
-from dataset.data_generator import N_DIGITS, N_SLOTS, P1, P2
+from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
 HIDDEN_HOOK = "hook_hidden"
 DIGIT_POSITIONS = [i for i in range(10) if i not in (P1, P2)]

@@ -28,8 +28,8 @@ import train_mlp
 from common.cli import run_main
 from common.io import PipelineError
 from dataset import data_loader
-from dataset.data_generator import sample_inputs, target
 from dataset.data_loader import load_excel, write_excel
+from dataset.task import sample_inputs, target
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["input_list", "output_list"]

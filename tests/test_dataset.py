@@ -4,45 +4,46 @@ import pytest
 import torch
 
 from dataset import data_generator as dg
+from dataset import task
 from dataset.data_loader import load_excel, write_excel
 
 
 def test_reference_example():
     x = torch.tensor([[8, 9, 5, 1, 3, 2, 9, 4, 7, 1]])
-    gt = dg.ground_truth(x)
+    gt = task.ground_truth(x)
     assert (int(gt["a"]), int(gt["b"]), int(gt["a-b"]), int(gt["target"])) == (1, 9, -8, 8)
     assert (int(gt["p1"]), int(gt["p2"])) == (3, 1)
     assert [int(gt[f"c2[{i}]"]) for i in range(4)] == [2, 9, 4, 7]
-    assert int(dg.target(x)) == 8
+    assert int(task.target(x)) == 8
 
 
 def test_target_matches_definition_elementwise():
-    x = dg.sample_inputs(500, seed=3)
-    for row, t in zip(x.tolist(), dg.target(x).tolist()):
+    x = task.sample_inputs(500, seed=3)
+    for row, t in zip(x.tolist(), task.target(x).tolist()):
         assert t == abs(row[0:4][row[4]] - row[5:9][row[9]])
 
 
 def test_sampling_is_seeded_and_in_range():
-    x = dg.sample_inputs(2000, seed=1)
+    x = task.sample_inputs(2000, seed=1)
     assert x.shape == (2000, 10) and x.dtype == torch.long
-    assert torch.equal(x, dg.sample_inputs(2000, seed=1))
-    assert not torch.equal(x, dg.sample_inputs(2000, seed=2))
+    assert torch.equal(x, task.sample_inputs(2000, seed=1))
+    assert not torch.equal(x, task.sample_inputs(2000, seed=2))
     digits = x[:, [0, 1, 2, 3, 5, 6, 7, 8]]
     assert digits.min() == 0 and digits.max() == 9
     assert x[:, [4, 9]].min() == 0 and x[:, [4, 9]].max() == 3
 
 
 def test_seed_streams_differ():
-    seeds = {dg.stream_seed(0, s) for s in dg.SEED_STREAMS}
-    assert len(seeds) == len(dg.SEED_STREAMS)
+    seeds = {task.stream_seed(0, s) for s in task.SEED_STREAMS}
+    assert len(seeds) == len(task.SEED_STREAMS)
 
 
 def test_augment_preserves_labels_and_pointed_values():
-    x = dg.sample_inputs(3000, seed=4)
-    xa = dg.augment(x, torch.Generator().manual_seed(0))
-    assert torch.equal(dg.target(xa), dg.target(x))
-    a, b = dg.pointed_values(x)
-    a2, b2 = dg.pointed_values(xa)
+    x = task.sample_inputs(3000, seed=4)
+    xa = task.augment(x, torch.Generator().manual_seed(0))
+    assert torch.equal(task.target(xa), task.target(x))
+    a, b = task.pointed_values(x)
+    a2, b2 = task.pointed_values(xa)
     same = (a2 == a) & (b2 == b)
     swapped = (a2 == b) & (b2 == a)
     assert bool((same | swapped).all())
@@ -53,15 +54,15 @@ def test_augment_preserves_labels_and_pointed_values():
 
 
 def test_excel_round_trip_and_cell_format(tmp_path):
-    x = dg.sample_inputs(50, seed=5)
+    x = task.sample_inputs(50, seed=5)
     path = tmp_path / "d.xlsx"
-    write_excel(path, x, dg.target(x))
+    write_excel(path, x, task.target(x))
     x2, y2 = load_excel(path)
-    assert torch.equal(x2, x) and torch.equal(y2, dg.target(x).float())
+    assert torch.equal(x2, x) and torch.equal(y2, task.target(x).float())
     sheet = openpyxl.load_workbook(path).worksheets[0]
     assert [c.value for c in sheet[1]] == ["input_list", "output_list"]
     assert sheet["A2"].value == str(x[0].tolist()) and sheet["A2"].value.startswith("[")
-    assert sheet["B2"].value == f"[{int(dg.target(x[:1]))}]"
+    assert sheet["B2"].value == f"[{int(task.target(x[:1]))}]"
 
 
 @pytest.mark.parametrize("cell,message", [

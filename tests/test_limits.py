@@ -23,8 +23,8 @@ import harvest_activations
 from common.io import PipelineError
 from common.paths import RunPaths
 from dataset import data_loader
-from dataset.data_generator import sample_inputs, target
 from dataset.data_loader import write_excel
+from dataset.task import sample_inputs, target
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 2 ** 20
@@ -32,11 +32,11 @@ MiB = 2 ** 20
 # measured inside the child: its peak RSS after importing everything, and after the work
 _CHILD = r"""
 import json, resource, sys
-sys.path.insert(0, ".")
 import torch
 torch.set_num_threads(2)
 import harvest_activations, train_sae
 from dataset.data_loader import load_excel
+from mlp.activations import load_activations
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 base = peak()
 what, arg = sys.argv[1], sys.argv[2]
@@ -48,7 +48,7 @@ if what == "excel":
 else:
     common = ["--run-dir", arg, "--quiet"]
     out["harvest"] = harvest_activations.main(harvest_activations.parse_args(common + ["--n-samples", "1000000"]))
-    data = harvest_activations.load_activations(harvest_activations.run_paths(
+    data = load_activations(harvest_activations.run_paths(
         harvest_activations.parse_args(common)).activations)
     out["shape"] = list(data["activations"].shape)
     del data

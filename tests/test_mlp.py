@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from dataset.data_generator import sample_inputs
+from dataset.task import sample_inputs
 from mlp.evaluate import regression_metrics
 from mlp.mlp_definition import HIDDEN_HOOK, MLPConfig, PointerMLP, capture, load_mlp, run_with_cache, save_mlp
 

@@ -9,8 +9,9 @@ import torch
 import harvest_activations
 import train_mlp
 from common.io import PipelineError, read_metrics
-from conftest import ROOT
-from dataset.data_generator import target
+from tests.conftest import ROOT
+from dataset.task import target
+from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 
 
@@ -25,7 +26,7 @@ def test_tiny_run_metrics(tiny_run):
 
 
 def test_activations_file(tiny_run):
-    d = harvest_activations.load_activations(tiny_run.activations)
+    d = load_activations(tiny_run.activations)
     acts, x = d["activations"], d["inputs"]
     assert acts.shape == (600, 64) and acts.dtype == torch.float32 and x.shape == (600, 10)
     assert torch.equal(d["targets"], target(x))
@@ -36,7 +37,7 @@ def test_harvest_fresh_samples(copy_run):
     run = copy_run()
     stats = harvest_activations.main(harvest_activations.parse_args(
         ["--run-dir", str(run.root), "--n-samples", "1000", "--batch-size", "300", "--quiet"]))
-    d = harvest_activations.load_activations(run.activations)
+    d = load_activations(run.activations)
     assert d["activations"].shape == (1000, 64) and stats["n"] == 1000
     assert d["source"].startswith("fresh:1000")
     assert torch.allclose(d["activations"], load_mlp(run.mlp).hidden(d["inputs"]), atol=1e-6)

@@ -1,0 +1,35 @@
+"""Resumable training checkpoints: one file layout and one set of refusals for every trainer.
+
+A checkpoint is one flat dict: `config` (the model's config), `train_config` (the training
+settings) and the trainer's state (step or epoch, model / optimizer / scheduler state dicts,
+generator states, ...). A run resumed from it must be the run that wrote it, so `load_checkpoint`
+refuses one made with other settings instead of silently mixing two runs.
+"""
+from pathlib import Path
+
+from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+
+SETTINGS_KEYS = ("config", "train_config")
+OTHER_SETTINGS = ("checkpoint was made with other settings; "
+                  "re-run with the same flags, or without --resume to start over")
+
+
+def save_checkpoint(path: Path, *, config: dict, train_config: dict, state: dict) -> None:
+    """Write `state` with the settings it belongs to, atomically (an interrupted write leaves the
+    previous checkpoint intact)."""
+    clash = [k for k in SETTINGS_KEYS if k in state]
+    if clash:
+        raise ValueError(f"state must not hold {clash}: they are the checkpoint's settings")
+    atomic_torch_save({"config": config, "train_config": train_config, **state}, path)
+
+
+def load_checkpoint(path: Path, *, config: dict, train_config: dict, required: list[str], remedy: str,
+                    what: str = "training checkpoint") -> dict:
+    """The checkpoint at `path` (a dict: `config`, `train_config` and the state keys), or a one-line
+    PipelineError naming `path` when it is damaged or foreign (with `remedy`), lacks a `required`
+    state key, or was made with another `config` / `train_config`."""
+    ckpt = safe_torch_load(path, what, remedy)
+    require_keys(ckpt, [*SETTINGS_KEYS, *required], path, what, remedy)
+    if ckpt["config"] != config or ckpt["train_config"] != train_config:
+        raise PipelineError(f"{path}: {OTHER_SETTINGS}")
+    return ckpt

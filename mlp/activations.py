@@ -1,0 +1,57 @@
+"""The MLP's harvested hidden layer: computing it, counting which units fire, and its file.
+
+The activations file is a dict:
+    {"activations": float32 [N, d_hidden], "inputs": int64 [N, 10], "targets": int64 [N],
+     "source": str (where the inputs came from), "hook": str (the hook point read)}
+"""
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from dataset.task import N_INPUTS, target
+from mlp.mlp_definition import HIDDEN_HOOK
+from sae.splice import iter_chunks
+
+ACTIVATIONS_REMEDY = "re-run harvest_activations.py"
+
+
+@torch.no_grad()
+def harvest(model, x: torch.Tensor, batch_size: int = 65536,
+            on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Hidden activations [N, d_hidden] of inputs x [N, 10], written chunk by chunk into one
+    preallocated tensor, so peak memory is the result plus one chunk. `on_chunk(rows)` is called
+    after each chunk with the number of rows it held (for a progress bar)."""
+    out = torch.empty(len(x), model.cfg.d_hidden, dtype=torch.float32)   # [N, d_hidden]
+    for c in iter_chunks(model, None, x, batch_size):
+        out[c.start:c.start + len(c.hidden)] = c.hidden.cpu()
+        if on_chunk is not None:
+            on_chunk(len(c.hidden))
+    return out
+
+
+def firing_counts(acts: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
+    """How many rows each unit is active (> 0) on, [d]; chunked so no [N, d] temporary is made."""
+    return sum((acts[i:i + batch_size] > 0).sum(0) for i in range(0, len(acts), batch_size))
+
+
+def save_activations(path: Path, acts: torch.Tensor, x: torch.Tensor, source: str) -> None:
+    """Write activations [N, d_hidden] of inputs x [N, 10] with their targets, atomically."""
+    atomic_torch_save({"activations": acts, "inputs": x, "targets": target(x),
+                       "source": source, "hook": HIDDEN_HOOK}, path)
+
+
+def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
+    """Load and check an activations file: a dict with activations [N, d], inputs [N, 10], targets [N]."""
+    data = safe_torch_load(path, "activations file", remedy)
+    require_keys(data, ["activations", "inputs", "targets"], path, "activations file", remedy)
+    a, x, y = data["activations"], data["inputs"], data["targets"]
+    if not (torch.is_tensor(a) and a.dim() == 2 and torch.is_tensor(x) and x.shape == (len(a), N_INPUTS)):
+        raise PipelineError(f"{path}: activations must be [N, d] with inputs [N, {N_INPUTS}]; {remedy}")
+    # (robustness) a hand-edited or foreign file must not reach training as a traceback
+    if not (a.is_floating_point() and torch.is_tensor(y) and y.shape == (len(a),)):
+        raise PipelineError(f"{path}: activations must be floats [N, d] with targets [N]; {remedy}")
+    if not all(bool(torch.isfinite(a[i:i + 65536]).all()) for i in range(0, len(a), 65536)):
+        raise PipelineError(f"{path}: activations hold NaN or infinite values; {remedy}")
+    return data

@@ -1,0 +1,225 @@
+"""The SAE in SAELens's on-disk layout, written and read with `safetensors` alone (no sae-lens).
+
+A folder holding (file names as in SAELens's `sae_lens/constants.py`):
+
+    cfg.json                  SAEConfig.to_dict(): the fields below + "architecture" + "metadata"
+    sae_weights.safetensors   W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]
+                              (+ threshold [d_sae] for jumprelu)
+    sparsity.safetensors      "sparsity": log10 feature density [d_sae] (only when given)
+
+so `sae_lens.SAE.load_from_disk(folder)` rebuilds the same SAE. The config fields follow SAELens
+6.x (`sae_lens/saes/sae.py` SAEConfig: d_in, d_sae, dtype, device, apply_b_dec_to_input,
+normalize_activations, reshape_activations, metadata; `topk_sae.py` TopKSAEConfig: k,
+rescale_acts_by_decoder_norm; `jumprelu_sae.py` JumpReLUSAEConfig: none of its own), checked
+against SAELens 6.54: its tensors have this project's names and layouts, and it subtracts b_dec
+before encoding (apply_b_dec_to_input), as this project does. A cfg without
+`metadata.sae_lens_version` would make SAELens run its pre-6 conversion, so one is always written.
+
+How the architectures map (encode and decode identical on both sides):
+    relu     -> "standard"  f = relu((h - b_dec) @ W_enc + b_enc)
+    topk     -> "topk"      k largest pre-activations, then relu; rescale_acts_by_decoder_norm false
+    jumprelu -> "jumprelu"  f = relu(pre) * (pre > threshold), threshold = exp(log_threshold) > 0,
+                            so relu(pre) = pre wherever the mask is on: the same as pre * H(pre - theta)
+The project's own config (training coefficients SAELens has no field for) travels in
+`metadata.sae_ground_truth`, so a round trip gives back the same SAEConfig.
+"""
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from common.io import PipelineError, atomic_path, atomic_write_text
+from sae.sae_definition import SAE, SAE_REMEDY, SAEConfig
+
+SAE_CFG_FILENAME = "cfg.json"
+SAE_WEIGHTS_FILENAME = "sae_weights.safetensors"
+SPARSITY_FILENAME = "sparsity.safetensors"
+SPARSITY_TENSOR = "sparsity"
+# the SAELens release whose on-disk format was checked against this module
+SAE_LENS_VERSION = "6.54.0"
+METADATA_KEY = "sae_ground_truth"   # the project's SAEConfig inside cfg["metadata"]
+
+# this project's architecture -> SAELens's; an architecture missing here cannot be written
+TO_SAELENS = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}
+FROM_SAELENS = {v: k for k, v in TO_SAELENS.items()}
+# SAELens base-config fields (SAEConfig in sae_lens/saes/sae.py) and per-architecture extras
+BASE_FIELDS = ("d_in", "d_sae", "dtype", "device", "apply_b_dec_to_input", "normalize_activations",
+               "reshape_activations", "metadata", "architecture")
+EXTRA_FIELDS = {"standard": (), "topk": ("k", "rescale_acts_by_decoder_norm"), "jumprelu": ()}
+_DTYPES = {"float32", "float64", "float16", "bfloat16",
+           "torch.float32", "torch.float64", "torch.float16", "torch.bfloat16"}
+
+
+def saelens_config(sae: SAE) -> dict:
+    """The cfg.json SAELens's `SAEConfig.to_dict()` would write for this SAE."""
+    arch = sae.cfg.architecture
+    if arch not in TO_SAELENS:
+        raise PipelineError(f"architecture {arch!r} has no SAELens equivalent (SAELens can load "
+                            f"{', '.join(TO_SAELENS)}); keep it in this project's sae_model.pth format")
+    cfg = {
+        "d_in": sae.cfg.d_in,
+        "d_sae": sae.cfg.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,        # pre = (h - b_dec) @ W_enc + b_enc, as here
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {
+            "sae_lens_version": SAE_LENS_VERSION,
+            "sae_lens_training_version": SAE_LENS_VERSION,
+            "model_name": "sae-ground-truth pointer-difference MLP",
+            "hook_name": "hook_hidden",
+            METADATA_KEY: asdict(sae.cfg),
+        },
+        "architecture": TO_SAELENS[arch],
+    }
+    if arch == "topk":
+        cfg["k"] = sae.cfg.k
+        cfg["rescale_acts_by_decoder_norm"] = False
+    return cfg
+
+
+def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) -> None:
+    """Write `sae` into `folder` in SAELens's layout (each file atomically); `density_log10`
+    [d_sae] (log10 of each feature's firing rate, as `sae.metrics` gives it) goes to sparsity.safetensors."""
+    folder = Path(folder)
+    cfg = saelens_config(sae)
+    state = {name: sae.state_dict()[name].detach().cpu().float().contiguous()
+             for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    if sae.cfg.architecture == "jumprelu":
+        state["threshold"] = sae.threshold.detach().cpu().float().contiguous()      # [d_sae]
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / SAE_WEIGHTS_FILENAME) as tmp:
+        save_file(state, str(tmp))
+    if density_log10 is not None:
+        density = torch.as_tensor(density_log10).detach().cpu().float().reshape(-1).contiguous()
+        if density.shape != (sae.cfg.d_sae,):
+            raise ValueError(f"density_log10 has {density.numel()} values for d_sae = {sae.cfg.d_sae}")
+        with atomic_path(folder / SPARSITY_FILENAME) as tmp:
+            save_file({SPARSITY_TENSOR: density}, str(tmp))
+    # the config last: a folder with a cfg.json is a complete one
+    atomic_write_text(folder / SAE_CFG_FILENAME, json.dumps(cfg, indent=2))
+
+
+def _bad(path: Path, what: str) -> PipelineError:
+    return PipelineError(f"{path}: {what}; {SAE_REMEDY}")
+
+
+def _read_cfg(folder: Path) -> dict:
+    path = folder / SAE_CFG_FILENAME
+    if not folder.is_dir():
+        raise PipelineError(f"{folder}: no such folder (expected a SAELens SAE folder with {SAE_CFG_FILENAME}); {SAE_REMEDY}")
+    if not path.is_file():
+        raise _bad(path, "missing (a SAELens SAE folder holds cfg.json and sae_weights.safetensors)")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"not valid JSON ({type(e).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise _bad(path, f"expected a JSON object, got {type(cfg).__name__}")
+    missing = [k for k in ("d_in", "d_sae", "architecture") if k not in cfg]
+    if missing:
+        raise _bad(path, f"missing fields {missing}")
+    return cfg
+
+
+def _project_config(path: Path, cfg: dict) -> SAEConfig:
+    """The project's SAEConfig for a SAELens cfg.json; refuses what this project's SAE cannot compute."""
+    arch = cfg["architecture"]
+    if arch not in FROM_SAELENS:
+        raise _bad(path, f"SAELens architecture {arch!r} has no equivalent here (expected one of "
+                         f"{', '.join(FROM_SAELENS)})")
+    d_in, d_sae = cfg["d_in"], cfg["d_sae"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (d_in, d_sae)):
+        raise _bad(path, f"d_in = {d_in!r}, d_sae = {d_sae!r}: expected positive integers")
+    if cfg.get("dtype", "float32") not in _DTYPES:
+        raise _bad(path, f"dtype {cfg.get('dtype')!r}: expected a float type")
+    if cfg.get("apply_b_dec_to_input", True) is not True:
+        raise _bad(path, "apply_b_dec_to_input is not true: this project's SAE always subtracts b_dec before encoding")
+    for key in ("normalize_activations", "reshape_activations"):
+        if cfg.get(key, "none") != "none":
+            raise _bad(path, f"{key} = {cfg[key]!r}: only 'none' is supported")
+    if cfg.get("rescale_acts_by_decoder_norm", False) is not False:
+        raise _bad(path, "rescale_acts_by_decoder_norm is true: only false is supported")
+    metadata = cfg.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _bad(path, "metadata: expected a JSON object")
+    own = metadata.get(METADATA_KEY) or {}
+    known = {f.name for f in fields(SAEConfig)}
+    if not isinstance(own, dict) or set(own) - known:
+        raise _bad(path, f"metadata.{METADATA_KEY}: expected this project's SAE config")
+    values = {**own, "architecture": FROM_SAELENS[arch], "d_in": d_in, "d_sae": d_sae}
+    if arch == "topk":
+        if "k" not in cfg:
+            raise _bad(path, "a topk config without 'k'")
+        values["k"] = cfg["k"]
+    try:
+        return SAEConfig(**values)
+    except (TypeError, ValueError) as e:
+        raise _bad(path, " ".join(str(e).split())[:200]) from None
+
+
+def _read_tensors(path: Path) -> dict:
+    if not path.is_file():
+        raise _bad(path, "missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        msg = " ".join(str(e).split())[:120]
+        raise _bad(path, f"not a readable safetensors file ({type(e).__name__}: {msg})") from None
+
+
+def _checked(path: Path, tensors: dict, expected: dict) -> dict:
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        detail = "; ".join(s for s in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "") if s)
+        raise _bad(path, f"expected the tensors {sorted(expected)} ({detail})")
+    out = {}
+    for name, shape in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != shape or not t.is_floating_point():
+            raise _bad(path, f"{name} is {t.dtype} {list(t.shape)}, expected float {list(shape)}")
+        t = t.float()
+        if not torch.isfinite(t).all():
+            raise _bad(path, f"{name} holds non-finite values")
+        out[name] = t
+    return out
+
+
+def load_saelens(folder, device="cpu") -> SAE:
+    """Rebuild this project's SAE (eval mode) from a SAELens folder, ours or SAELens's own."""
+    folder = Path(folder)
+    cfg_path = folder / SAE_CFG_FILENAME
+    cfg = _project_config(cfg_path, _read_cfg(folder))
+    d_in, d_sae = cfg.d_in, cfg.d_sae
+    expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
+    if cfg.architecture == "jumprelu":
+        expected["threshold"] = (d_sae,)
+    weights_path = folder / SAE_WEIGHTS_FILENAME
+    state = _checked(weights_path, _read_tensors(weights_path), expected)
+    if cfg.architecture == "jumprelu":
+        threshold = state.pop("threshold")
+        if not (threshold > 0).all():
+            raise _bad(weights_path, "threshold must be > 0 (this project learns log_threshold)")
+        state["log_threshold"] = threshold.log()
+    sae = SAE(cfg)
+    sae.load_state_dict(state)
+    return sae.to(device).eval()
+
+
+def load_saelens_sparsity(folder) -> torch.Tensor | None:
+    """log10 feature density [d_sae] from sparsity.safetensors, or None when the folder has none."""
+    folder = Path(folder)
+    path = folder / SPARSITY_FILENAME
+    if not path.exists():
+        return None
+    d_sae = _project_config(folder / SAE_CFG_FILENAME, _read_cfg(folder)).d_sae
+    density = _checked(path, _read_tensors(path), {SPARSITY_TENSOR: (d_sae,)})[SPARSITY_TENSOR]
+    if (density > 0).any():
+        raise _bad(path, "log10 densities above 0 (a feature cannot fire on more than every input)")
+    return density
+
