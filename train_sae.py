@@ -1,8 +1,9 @@
 """Stage 4: train a sparse autoencoder (SAE) on the MLP's harvested hidden layer.
 
 Reads  <run-dir>/mlp_activations.pt (stage 3: harvest_activations.py) and <run-dir>/mlp/perfect_mlp.pth
-Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config) and the "sae" section
-       of <run-dir>/metrics.json; while training, <run-dir>/sae/checkpoint.pth (removed when done).
+Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config), the same SAE in
+       SAELens's layout in <run-dir>/sae/saelens/ (cfg.json, sae_weights.safetensors,
+       sparsity.safetensors), and the "sae" section of <run-dir>/metrics.json; while training, <run-dir>/sae/checkpoint.pth (removed when done).
        With --sweep: <run-dir>/sae/sweep/<name>=<value>/sae_model.pth per value, sweep.csv and
        frontier.html (L0 vs FVU), and the "sae_sweep" section of metrics.json.
 
@@ -20,92 +21,92 @@ import argparse
 import csv
 import io
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
+from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
+from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
-from sae.sae_definition import ARCHITECTURES, SAEConfig, save_sae
-from sae.training import TrainConfig, split_activations, train
+from sae.registry import architecture_class, config_fields, sae_config
+from sae.saelens import save_saelens
+from sae.sae_definition import save_sae
+from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
+from viz.frontier import frontier_html
 
-# the default run (see README, "SAE stage" and "What was found", for the measurements behind these):
-# TopK with 64 features, k = 16, on about 300k fresh activations. A 64-feature TopK SAE explains
-# 65% of its features at score >= 0.8 against 2% for the paper's relu/L1 with 2048 features (which
-# stays two flags away: --architecture relu --d-sae 2048), with spliced exact-match equal to the MLP's.
-DEFAULTS = dict(architecture="topk", d_sae=64, l1_coeff=0.01, k=16, aux_k=256, aux_coeff=0.25,
-                l0_coeff=2e-3, bandwidth=0.05, epochs=1.0, warmup_steps=50, sparsity_warmup_steps=0,
-                n_eval=10000, dec_init="random", checkpoint_every=200)
-# settings whose best value (measured on 300k fresh activations) differs between architectures;
-# a flag overrides them
-RECIPES = {
-    "relu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
-    # topk: 1500 steps lift a 64-feature SAE from 45% to 65% monosemantic and interchange 89% -> 99%
-    "topk": dict(lr=6e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at="none"),  # AuxK revives
-    "jumprelu": dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at="0.2,0.4,0.6"),
+# Every default lives in the configs: an architecture's settings in its module (sae/relu.py, ...),
+# the training settings in sae.training.TrainConfig, or for the ones measured per architecture in
+# the architecture's RECIPE. This script maps flags onto them and nothing else; a flag left unset
+# is None, "the config's default".
+TRAIN_HELP = {
+    "lr": "Adam learning rate", "batch_size": "activations per step",
+    "steps": "optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead",
+    "epochs": "passes over the training activations, used when --steps is 0",
+    "warmup_steps": "linear lr warm-up", "sparsity_warmup_steps": "linear warm-up of l1_coeff / l0_coeff",
+    "n_eval": "held-out activations (the file's last rows, at most a fifth)",
+    "dead_window": "training inputs without firing after which a feature counts as dead (for resampling and AuxK)",
+    "resample_at": "fractions of training at which dead features are resampled, comma-separated, or 'none'",
+    "dec_init": "decoder rows at start: random unit vectors, or directions of training inputs (random, data)",
+    "checkpoint_every": "steps between resumable checkpoints, 0 for none",
 }
-RECIPE_KEYS = ("lr", "batch_size", "steps", "dead_window", "resample_at")
 
 
-def _recipe_help(name: str) -> str:
-    values = {a: r[name] for a, r in RECIPES.items()}
-    if len(set(values.values())) == 1:
-        return f"{next(iter(values.values()))}"
-    return ", ".join(f"{a} {v:g}" if isinstance(v, float) else f"{a} {v}" for a, v in values.items())
+def _sae_settings() -> dict:
+    """{setting: (type, help, {architecture: default})} over every registered architecture."""
+    out = {}
+    for arch, cls in ARCHITECTURES.items():
+        for f in fields(cls.config_class):
+            if "help" in f.metadata:
+                kind, helptext, defaults = out.setdefault(f.name, (f.type, f.metadata["help"], {}))
+                defaults[arch] = f.default
+    return out
 
 
-# numeric settings that have a flag: what --sweep can vary
-SWEEPABLE = sorted([k for k, v in DEFAULTS.items() if isinstance(v, (int, float)) and k != "checkpoint_every"]
-                   + ["lr", "batch_size", "steps", "dead_window"])
+def _default_text(defaults: dict) -> str:
+    values = set(defaults.values())
+    if len(values) == 1 and len(defaults) == len(ARCHITECTURES):
+        return f"{next(iter(values))}"
+    return ", ".join(f"{a} {v}" for a, v in defaults.items())
 
 
-def recipe_value(args, name: str):
-    """The flag's value if given, else the architecture's recipe."""
-    value = getattr(args, name)
-    return RECIPES[args.architecture][name] if value is None else value
+def _recipe_text(name: str) -> str:
+    fmt = lambda v: "none" if v == () else ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}" if isinstance(v, float) else str(v)
+    return _default_text({a: fmt(cls.RECIPE[name]) for a, cls in ARCHITECTURES.items()})
+
+
+def _type(kind):
+    return {"int": int, "float": float}.get(kind, kind) if isinstance(kind, str) else kind
+
+
+def sweepable() -> list:
+    """Numeric settings that have a flag: what --sweep can vary."""
+    numeric = [n for n, (kind, _, _) in _sae_settings().items() if _type(kind) in (int, float)]
+    return sorted(set(numeric) | {f.name for f in fields(TrainConfig) if f.name in TRAIN_HELP
+                                  and f.name not in ("resample_at", "dec_init", "checkpoint_every")})
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    d = DEFAULTS
-    a = p.add_argument_group("architecture")
-    a.add_argument("--architecture", choices=ARCHITECTURES, default=d["architecture"],
-                   help=f"relu (L1, the paper's), topk (OpenAI 2024) or jumprelu (DeepMind 2024) (default: {d['architecture']})")
-    a.add_argument("--d-sae", type=int, default=d["d_sae"], help=f"dictionary size (default: {d['d_sae']})")
-    a.add_argument("--l1-coeff", type=float, default=d["l1_coeff"], help=f"relu: L1 penalty weight (default: {d['l1_coeff']:g})")
-    a.add_argument("--k", type=int, default=d["k"], help=f"topk: active features per input (default: {d['k']})")
-    a.add_argument("--aux-k", type=int, default=d["aux_k"], help=f"topk: dead latents in the AuxK loss (default: {d['aux_k']})")
-    a.add_argument("--aux-coeff", type=float, default=d["aux_coeff"], help=f"topk: AuxK loss weight (default: {d['aux_coeff']:g})")
-    a.add_argument("--l0-coeff", type=float, default=d["l0_coeff"], help=f"jumprelu: L0 penalty weight (default: {d['l0_coeff']:g})")
-    a.add_argument("--bandwidth", type=float, default=d["bandwidth"], help=f"jumprelu: straight-through kernel width (default: {d['bandwidth']:g})")
-    t = p.add_argument_group("training")
-    t.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default: {_recipe_help('lr')})")
-    t.add_argument("--batch-size", type=int, default=None, help=f"activations per step (default: {_recipe_help('batch_size')})")
-    t.add_argument("--epochs", type=float, default=d["epochs"], help=f"passes over the training activations, used when --steps is 0 (default: {d['epochs']:g})")
-    t.add_argument("--steps", type=int, default=None,
-                   help=f"optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead "
-                        f"(default: {_recipe_help('steps')})")
-    t.add_argument("--warmup-steps", type=int, default=d["warmup_steps"], help=f"linear lr warm-up (default: {d['warmup_steps']})")
-    t.add_argument("--sparsity-warmup-steps", type=int, default=d["sparsity_warmup_steps"],
-                   help=f"linear warm-up of l1_coeff / l0_coeff (default: {d['sparsity_warmup_steps']})")
-    t.add_argument("--n-eval", type=int, default=d["n_eval"],
-                   help=f"held-out activations (the file's last rows, at most a fifth) (default: {d['n_eval']})")
-    t.add_argument("--dead-window", type=int, default=None,
-                   help="training inputs without firing after which a feature counts as dead (for resampling and AuxK) "
-                        f"(default: {_recipe_help('dead_window')})")
-    t.add_argument("--resample-at", default=None,
-                   help=f"relu/jumprelu: fractions of training at which dead features are resampled, comma-separated, "
-                        f"or 'none' (default: {_recipe_help('resample_at')})")
-    t.add_argument("--dec-init", choices=("random", "data"), default=d["dec_init"],
-                   help=f"decoder rows at start: random unit vectors, or directions of training inputs (default: {d['dec_init']})")
-    t.add_argument("--checkpoint-every", type=int, default=d["checkpoint_every"],
-                   help=f"steps between resumable checkpoints, 0 for none (default: {d['checkpoint_every']})")
+    a = p.add_argument_group("architecture (each setting belongs to the architectures named in its default)")
+    a.add_argument("--architecture", choices=list(ARCHITECTURES), default=DEFAULT_ARCHITECTURE,
+                   help=f"one of {', '.join(ARCHITECTURES)}: relu is the paper's L1 SAE; see README (default: {DEFAULT_ARCHITECTURE})")
+    for name, (kind, helptext, defaults) in _sae_settings().items():
+        a.add_argument(f"--{name.replace('_', '-')}", type=_type(kind), default=None,
+                       help=f"{helptext} (default: {_default_text(defaults)})")
+    t = p.add_argument_group("training (defaults: sae.training.TrainConfig and each architecture's RECIPE)")
+    defaults = TrainConfig()
+    for name, helptext in TRAIN_HELP.items():
+        default = _recipe_text(name) if name in RECIPE_FIELDS else getattr(defaults, name)
+        kind = str if name in ("resample_at", "dec_init") else type(getattr(defaults, name)) if name not in RECIPE_FIELDS \
+            else type(ARCHITECTURES[DEFAULT_ARCHITECTURE].RECIPE[name])
+        t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{helptext} (default: {default})")
     t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
     p.add_argument("--sweep", metavar="NAME=v1,v2,...",
-                   help=f"train one SAE per value of NAME into <run-dir>/sae/sweep/ (NAME one of: {', '.join(SWEEPABLE)})")
+                   help=f"train one SAE per value of NAME into <run-dir>/sae/sweep/ (NAME one of: {', '.join(sweepable())})")
     return p.parse_args(argv)
 
 
@@ -122,37 +123,42 @@ def _parse_resample_at(text: str) -> tuple:
 
 
 def configs_from_args(args, d_in: int) -> tuple:
-    """(SAEConfig, TrainConfig) from the flags (unset ones from the architecture's recipe); bad
-    values -> PipelineError."""
-    args = argparse.Namespace(**{**vars(args), **{n: recipe_value(args, n) for n in RECIPE_KEYS}})
-    for name in ("d_sae", "batch_size", "k", "aux_k"):
-        if getattr(args, name) < 1:
-            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive integer")
-    if args.steps < 0:
-        raise PipelineError(f"--steps {args.steps}: expected >= 0 (0: train --epochs instead)")
-    for name in ("lr", "epochs"):
-        if not getattr(args, name) > 0:
-            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected a positive number")
-    for name in ("l1_coeff", "l0_coeff", "aux_coeff"):
-        if getattr(args, name) < 0:
-            raise PipelineError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected >= 0")
+    """(SAE config, TrainConfig with the architecture's recipe filled in) from the flags; a flag of
+    another architecture or a bad value -> PipelineError."""
+    arch = args.architecture
+    own = config_fields(arch)
+    given = {n: getattr(args, n) for n in _sae_settings() if getattr(args, n, None) is not None}
+    foreign = sorted(set(given) - set(own))
+    if foreign:
+        flags = ", ".join(f"--{n.replace('_', '-')}" for n in foreign)
+        mine = ", ".join(f"--{n.replace('_', '-')}" for n in own if n not in ("d_in",))
+        raise PipelineError(f"{flags}: not a setting of the {arch} SAE (its settings: {mine})")
     try:
-        sae_cfg = SAEConfig(architecture=args.architecture, d_in=d_in, d_sae=args.d_sae, l1_coeff=args.l1_coeff,
-                            k=args.k, aux_k=args.aux_k, aux_coeff=args.aux_coeff, l0_coeff=args.l0_coeff,
-                            bandwidth=args.bandwidth)
+        sae_cfg = sae_config(arch, d_in=d_in, **given)
     except ValueError as e:
         raise PipelineError(f"SAE settings: {e}") from None
-    resample_at = _parse_resample_at(args.resample_at)
-    tc = TrainConfig(lr=args.lr, batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
-                     warmup_steps=args.warmup_steps, sparsity_warmup_steps=args.sparsity_warmup_steps,
-                     n_eval=args.n_eval, dead_window=args.dead_window, resample_at=resample_at,
-                     dec_init=args.dec_init, checkpoint_every=args.checkpoint_every, seed=args.seed)
+    train = {n: getattr(args, n) for n in TRAIN_HELP if getattr(args, n, None) is not None}
+    if "resample_at" in train:
+        train["resample_at"] = _parse_resample_at(train["resample_at"])
+    tc = TrainConfig(**train, seed=args.seed).for_architecture(arch)
+    for name in ("batch_size",):
+        if getattr(tc, name) < 1:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(tc, name)}: expected a positive integer")
+    if tc.steps < 0:
+        raise PipelineError(f"--steps {tc.steps}: expected >= 0 (0: train --epochs instead)")
+    for name in ("lr", "epochs"):
+        if not getattr(tc, name) > 0:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(tc, name)}: expected a positive number")
+    for name in ("l1_coeff", "l0_coeff", "aux_coeff"):
+        if getattr(sae_cfg, name, 0) < 0:
+            raise PipelineError(f"--{name.replace('_', '-')} {getattr(sae_cfg, name)}: expected >= 0")
+    if tc.dec_init not in ("random", "data"):
+        raise PipelineError(f"--dec-init {tc.dec_init!r}: expected random or data")
     return sae_cfg, tc
 
 
 def load_inputs(args):
     """(activations dict, MLP) of the run; a missing input names the stage to run first."""
-    from harvest_activations import load_activations
     paths = run_paths(args)
     require_inputs(paths, "activations")
     data = load_activations(paths.activations)
@@ -188,7 +194,7 @@ def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae"
     m = evaluate_sae(sae, mlp, acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows].float())
     summary = {**{k: v for k, v in m.items()}, "train_seconds": round(train_seconds, 2),
                "loop_seconds": round(info["seconds"], 2), "steps": info["steps"], "resampled": info["resampled"],
-               "n_train": info["n_train"], "n_eval": info["n_eval"], "config": asdict(sae_cfg),
+               "n_train": info["n_train"], "n_eval": info["n_eval"], "config": sae_cfg.to_dict(),
                "train_config": asdict(tc), "source": data.get("source", "")}
     return sae, summary
 
@@ -216,9 +222,10 @@ def parse_sweep(text: str) -> tuple:
         raise PipelineError(f"--sweep {text!r}: expected NAME=v1,v2,... (e.g. l1_coeff=0.005,0.01,0.02)")
     name, values = text.split("=", 1)
     name = name.strip().replace("-", "_")
-    if name not in SWEEPABLE:
-        raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(SWEEPABLE)}")
-    kind = type(DEFAULTS[name] if name in DEFAULTS else RECIPES["relu"][name])
+    if name not in sweepable():
+        raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(sweepable())}")
+    settings = _sae_settings()
+    kind = _type(settings[name][0]) if name in settings else type(architecture_class("relu").RECIPE.get(name, getattr(TrainConfig(), name)))
     try:
         parsed = [kind(float(v)) if kind is int else kind(v) for v in values.split(",") if v.strip()]
     except ValueError:
@@ -229,8 +236,6 @@ def parse_sweep(text: str) -> tuple:
 
 
 def run_sweep(args, data, mlp, device) -> dict:
-    import plotly.graph_objects as go
-
     paths = run_paths(args)
     name, texts, values = parse_sweep(args.sweep)
     rows = []
@@ -248,18 +253,8 @@ def run_sweep(args, data, mlp, device) -> dict:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(paths.sweep_csv, buf.getvalue())
-    fig = go.Figure(go.Scatter(
-        x=[r["l0"] for r in rows], y=[r["fvu"] for r in rows], mode="lines+markers+text",
-        text=[f"{name}={t}" for t in texts], textposition="top center",
-        customdata=[[r["dead_share"], r["spliced_exact_match"]] for r in rows],
-        hovertemplate="L0 %{x:.2f}<br>FVU %{y:.4f}<br>dead %{customdata[0]:.1%}<br>"
-                      "spliced exact-match %{customdata[1]:.2%}<extra>%{text}</extra>"))
-    fig.update_layout(title=f"SAE sparsity/fidelity frontier: {args.architecture}, d_sae={args.d_sae}, sweep over {name}",
-                      xaxis_title="L0 (active features per input, held-out)", yaxis_title="FVU (held-out)",
-                      template="plotly_white")
-    fig.update_xaxes(type="log")
-    fig.update_yaxes(type="log")
-    atomic_write_text(paths.sweep_html, fig.to_html(include_plotlyjs=True, full_html=True))
+    title = f"SAE sweep over {name}: {args.architecture}" + (f", d_sae={args.d_sae}" if args.d_sae else "")
+    atomic_write_text(paths.sweep_html, frontier_html(rows, name, title))
     update_metrics(paths.metrics, "sae_sweep", {"name": name, "rows": rows})
     if not args.quiet:
         cols = [name, "l0", "fvu", "dead_share", "spliced_exact_match", "train_seconds"]
@@ -279,6 +274,8 @@ def main(args) -> dict:
     sae, m = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
     section = _without_density(m)
     save_sae(sae, paths.sae, metrics=section, train_config=m["train_config"])
+    if sae.SAELENS_ARCHITECTURE is not None:
+        save_saelens(sae, paths.sae_saelens_dir, density_log10=m["density_log10"])
     update_metrics(paths.metrics, "sae", section)
     paths.sae_checkpoint.unlink(missing_ok=True)
     if not args.quiet:

@@ -1,4 +1,4 @@
-"""The SAE's metrics, one implementation for every stage and report (definitions: DESIGN.md).
+"""The SAE's metrics, one implementation for every stage and report.
 
 - FVU = sum ||h - h_hat||^2 / sum ||h - mean(h)||^2 (fraction of variance unexplained);
 - L0 = mean number of active features (f > 0) per input;
@@ -16,6 +16,7 @@ import math
 import torch
 
 from mlp.evaluate import regression_metrics
+from sae.splice import iter_chunks
 
 DENSITY_FLOOR_LOG10 = -10.0   # log10 density reported for features that never fire
 DENSE_THRESHOLD = 0.10        # a feature firing on more than this share of inputs counts as dense
@@ -37,12 +38,6 @@ def density_log10(counts: torch.Tensor, n: int) -> list:
     """log10 of each feature's firing frequency, never-firing features at DENSITY_FLOOR_LOG10."""
     freq = counts.double() / max(n, 1)
     return [math.log10(p) if p > 0 else DENSITY_FLOOR_LOG10 for p in freq.tolist()]
-
-
-@torch.no_grad()
-def spliced_forward(mlp, sae, x: torch.Tensor) -> torch.Tensor:
-    """The MLP's prediction [batch] with its hidden layer replaced by the SAE's reconstruction."""
-    return mlp.head(sae.decode(sae.encode(mlp.hidden(x)))).squeeze(-1)
 
 
 @torch.no_grad()
@@ -75,12 +70,10 @@ def evaluate_sae(sae, mlp, h: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ch
     was_training = sae.training
     sae.eval()
     stats = reconstruction_stats(sae, h, chunk)
-    device = next(sae.parameters()).device
     spliced, own = [], []
-    for i in range(0, len(x), chunk):
-        xc = x[i:i + chunk].to(device)
-        spliced.append(spliced_forward(mlp, sae, xc).cpu())
-        own.append(mlp(xc).cpu())
+    for c in iter_chunks(mlp, sae, x, chunk):
+        spliced.append(c.spliced.cpu())
+        own.append(c.mlp.cpu())
     spliced_m = regression_metrics(torch.cat(spliced), y)
     own_m = regression_metrics(torch.cat(own), y)
     counts, n = stats["counts"], stats["n"]

@@ -15,16 +15,14 @@ against SAELens 6.54: its tensors have this project's names and layouts, and it 
 before encoding (apply_b_dec_to_input), as this project does. A cfg without
 `metadata.sae_lens_version` would make SAELens run its pre-6 conversion, so one is always written.
 
-How the architectures map (encode and decode identical on both sides):
-    relu     -> "standard"  f = relu((h - b_dec) @ W_enc + b_enc)
-    topk     -> "topk"      k largest pre-activations, then relu; rescale_acts_by_decoder_norm false
-    jumprelu -> "jumprelu"  f = relu(pre) * (pre > threshold), threshold = exp(log_threshold) > 0,
-                            so relu(pre) = pre wherever the mask is on: the same as pre * H(pre - theta)
+Each architecture says what it is called in SAELens and what it adds (its SAELENS_ARCHITECTURE and
+`saelens_extras`, in its own module): relu -> "standard", topk -> "topk" (k;
+rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor = exp(log_threshold));
+encode and decode are identical on both sides. An architecture without a SAELens name is refused.
 The project's own config (training coefficients SAELens has no field for) travels in
 `metadata.sae_ground_truth`, so a round trip gives back the same SAEConfig.
 """
 import json
-from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -32,7 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from common.io import PipelineError, atomic_path, atomic_write_text
-from sae.sae_definition import SAE, SAE_REMEDY, SAEConfig
+from sae.base import ARCHITECTURES, SAE
+from sae.registry import SAE_REMEDY, build_sae, config_fields, sae_config
 
 SAE_CFG_FILENAME = "cfg.json"
 SAE_WEIGHTS_FILENAME = "sae_weights.safetensors"
@@ -42,23 +41,18 @@ SPARSITY_TENSOR = "sparsity"
 SAE_LENS_VERSION = "6.54.0"
 METADATA_KEY = "sae_ground_truth"   # the project's SAEConfig inside cfg["metadata"]
 
-# this project's architecture -> SAELens's; an architecture missing here cannot be written
-TO_SAELENS = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}
-FROM_SAELENS = {v: k for k, v in TO_SAELENS.items()}
-# SAELens base-config fields (SAEConfig in sae_lens/saes/sae.py) and per-architecture extras
+# SAELens base-config fields (SAEConfig in sae_lens/saes/sae.py)
 BASE_FIELDS = ("d_in", "d_sae", "dtype", "device", "apply_b_dec_to_input", "normalize_activations",
                "reshape_activations", "metadata", "architecture")
-EXTRA_FIELDS = {"standard": (), "topk": ("k", "rescale_acts_by_decoder_norm"), "jumprelu": ()}
 _DTYPES = {"float32", "float64", "float16", "bfloat16",
            "torch.float32", "torch.float64", "torch.float16", "torch.bfloat16"}
 
 
 def saelens_config(sae: SAE) -> dict:
     """The cfg.json SAELens's `SAEConfig.to_dict()` would write for this SAE."""
-    arch = sae.cfg.architecture
-    if arch not in TO_SAELENS:
-        raise PipelineError(f"architecture {arch!r} has no SAELens equivalent (SAELens can load "
-                            f"{', '.join(TO_SAELENS)}); keep it in this project's sae_model.pth format")
+    if sae.SAELENS_ARCHITECTURE is None:
+        raise PipelineError(f"architecture {sae.cfg.architecture!r} has no SAELens equivalent (SAELens can load "
+                            f"{', '.join(_from_saelens())}); keep it in this project's sae_model.pth format")
     cfg = {
         "d_in": sae.cfg.d_in,
         "d_sae": sae.cfg.d_sae,
@@ -72,14 +66,16 @@ def saelens_config(sae: SAE) -> dict:
             "sae_lens_training_version": SAE_LENS_VERSION,
             "model_name": "sae-ground-truth pointer-difference MLP",
             "hook_name": "hook_hidden",
-            METADATA_KEY: asdict(sae.cfg),
+            METADATA_KEY: sae.cfg.to_dict(),
         },
-        "architecture": TO_SAELENS[arch],
+        "architecture": sae.SAELENS_ARCHITECTURE,
     }
-    if arch == "topk":
-        cfg["k"] = sae.cfg.k
-        cfg["rescale_acts_by_decoder_norm"] = False
-    return cfg
+    return {**cfg, **sae.saelens_extras()[0]}
+
+
+def _from_saelens() -> dict:
+    """SAELens architecture name -> this project's SAE class."""
+    return {cls.SAELENS_ARCHITECTURE: cls for cls in ARCHITECTURES.values() if cls.SAELENS_ARCHITECTURE}
 
 
 def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) -> None:
@@ -89,8 +85,7 @@ def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) ->
     cfg = saelens_config(sae)
     state = {name: sae.state_dict()[name].detach().cpu().float().contiguous()
              for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
-    if sae.cfg.architecture == "jumprelu":
-        state["threshold"] = sae.threshold.detach().cpu().float().contiguous()      # [d_sae]
+    state.update({k: v.detach().cpu().float().contiguous() for k, v in sae.saelens_extras()[1].items()})
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / SAE_WEIGHTS_FILENAME) as tmp:
         save_file(state, str(tmp))
@@ -126,12 +121,17 @@ def _read_cfg(folder: Path) -> dict:
     return cfg
 
 
-def _project_config(path: Path, cfg: dict) -> SAEConfig:
-    """The project's SAEConfig for a SAELens cfg.json; refuses what this project's SAE cannot compute."""
+def _project_class(path: Path, cfg: dict) -> type:
     arch = cfg["architecture"]
-    if arch not in FROM_SAELENS:
-        raise _bad(path, f"SAELens architecture {arch!r} has no equivalent here (expected one of "
-                         f"{', '.join(FROM_SAELENS)})")
+    classes = _from_saelens()
+    if arch not in classes:
+        raise _bad(path, f"SAELens architecture {arch!r} has no equivalent here (expected one of {', '.join(classes)})")
+    return classes[arch]
+
+
+def _check_cfg(path: Path, cfg: dict) -> dict:
+    """The project's config settings stored in the cfg's metadata; refuses what this project's SAE
+    cannot compute."""
     d_in, d_sae = cfg["d_in"], cfg["d_sae"]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (d_in, d_sae)):
         raise _bad(path, f"d_in = {d_in!r}, d_sae = {d_sae!r}: expected positive integers")
@@ -142,24 +142,13 @@ def _project_config(path: Path, cfg: dict) -> SAEConfig:
     for key in ("normalize_activations", "reshape_activations"):
         if cfg.get(key, "none") != "none":
             raise _bad(path, f"{key} = {cfg[key]!r}: only 'none' is supported")
-    if cfg.get("rescale_acts_by_decoder_norm", False) is not False:
-        raise _bad(path, "rescale_acts_by_decoder_norm is true: only false is supported")
     metadata = cfg.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise _bad(path, "metadata: expected a JSON object")
     own = metadata.get(METADATA_KEY) or {}
-    known = {f.name for f in fields(SAEConfig)}
-    if not isinstance(own, dict) or set(own) - known:
+    if not isinstance(own, dict):
         raise _bad(path, f"metadata.{METADATA_KEY}: expected this project's SAE config")
-    values = {**own, "architecture": FROM_SAELENS[arch], "d_in": d_in, "d_sae": d_sae}
-    if arch == "topk":
-        if "k" not in cfg:
-            raise _bad(path, "a topk config without 'k'")
-        values["k"] = cfg["k"]
-    try:
-        return SAEConfig(**values)
-    except (TypeError, ValueError) as e:
-        raise _bad(path, " ".join(str(e).split())[:200]) from None
+    return own
 
 
 def _read_tensors(path: Path) -> dict:
@@ -193,21 +182,33 @@ def _checked(path: Path, tensors: dict, expected: dict) -> dict:
 def load_saelens(folder, device="cpu") -> SAE:
     """Rebuild this project's SAE (eval mode) from a SAELens folder, ours or SAELens's own."""
     folder = Path(folder)
-    cfg_path = folder / SAE_CFG_FILENAME
-    cfg = _project_config(cfg_path, _read_cfg(folder))
-    d_in, d_sae = cfg.d_in, cfg.d_sae
-    expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
-    if cfg.architecture == "jumprelu":
-        expected["threshold"] = (d_sae,)
-    weights_path = folder / SAE_WEIGHTS_FILENAME
+    cfg_path, weights_path = folder / SAE_CFG_FILENAME, folder / SAE_WEIGHTS_FILENAME
+    raw = _read_cfg(folder)
+    cls = _project_class(cfg_path, raw)
+    own = _check_cfg(cfg_path, raw)
+    d_in, d_sae = raw["d_in"], raw["d_sae"]
+    expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
+                **cls.saelens_extra_tensor_shapes(d_sae)}
     state = _checked(weights_path, _read_tensors(weights_path), expected)
-    if cfg.architecture == "jumprelu":
-        threshold = state.pop("threshold")
-        if not (threshold > 0).all():
-            raise _bad(weights_path, "threshold must be > 0 (this project learns log_threshold)")
-        state["log_threshold"] = threshold.log()
-    sae = SAE(cfg)
-    sae.load_state_dict(state)
+    architecture = cls.config_class.__dataclass_fields__["architecture"].default
+    try:
+        settings, extra_state = cls.from_saelens_extras(raw, state)
+    except KeyError as e:
+        raise _bad(cfg_path, f"a {raw['architecture']} config without {e}") from None
+    except ValueError as e:
+        raise _bad(weights_path if "threshold" in str(e) else cfg_path, str(e)) from None
+    known = config_fields(architecture)
+    if set(own) - set(known) - {"architecture"}:
+        raise _bad(cfg_path, f"metadata.{METADATA_KEY}: expected this project's SAE config")
+    values = {**{k: v for k, v in own.items() if k != "architecture"}, "d_in": d_in, "d_sae": d_sae, **settings}
+    try:
+        sae = build_sae(sae_config(architecture, **values))
+    except (TypeError, ValueError) as e:
+        raise _bad(cfg_path, " ".join(str(e).split())[:200]) from None
+    for name in list(state):
+        if name not in sae.state_dict():
+            state.pop(name)
+    sae.load_state_dict({**state, **extra_state})
     return sae.to(device).eval()
 
 
@@ -217,7 +218,9 @@ def load_saelens_sparsity(folder) -> torch.Tensor | None:
     path = folder / SPARSITY_FILENAME
     if not path.exists():
         return None
-    d_sae = _project_config(folder / SAE_CFG_FILENAME, _read_cfg(folder)).d_sae
+    raw = _read_cfg(folder)
+    _check_cfg(folder / SAE_CFG_FILENAME, raw)
+    d_sae = raw["d_sae"]
     density = _checked(path, _read_tensors(path), {SPARSITY_TENSOR: (d_sae,)})[SPARSITY_TENSOR]
     if (density > 0).any():
         raise _bad(path, "log10 densities above 0 (a feature cannot fire on more than every input)")

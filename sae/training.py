@@ -10,137 +10,65 @@ through an optional callback.
 - Learning rate: linear warm-up over `warmup_steps`, constant, then linear decay to zero over
   the last `decay_fraction` of steps. `l1_coeff` (relu) / `l0_coeff` (jumprelu) warm up linearly
   over `sparsity_warmup_steps`.
-- Dead features: a feature that has not fired on the last `dead_window` training inputs is dead.
-  `relu`/`jumprelu`: Anthropic-style resampling at the steps in `resample_at` (fractions of
-  training): re-initialised from inputs drawn with probability proportional to their squared
-  reconstruction loss, Adam state reset. `topk`: the AuxK loss, plus resampling when
-  `resample_at` is given (train_sae.py leaves it empty for topk unless asked).
+- Dead features: a feature that has not fired on the last `dead_window` training inputs is dead;
+  the architecture's loss sees which (TopK's AuxK uses them), and Anthropic-style resampling at the
+  fractions of training in `resample_at` re-initialises them from inputs drawn with probability
+  proportional to their squared reconstruction loss, Adam state reset.
+- The settings whose best value differs between architectures (lr, batch_size, steps, dead_window,
+  resample_at) default to None, "the architecture's RECIPE" (its module), filled in by
+  `TrainConfig.for_architecture`. The loop never branches on the architecture's name.
 """
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
-from sae.sae_definition import SAE, SAEConfig, sae_from_checkpoint
+from common.checkpoint import load_checkpoint, save_checkpoint
+from common.io import PipelineError
+from sae.base import SAE, SAEConfig
+from sae.registry import architecture_class, build_sae
+from sae.sae_definition import sae_from_checkpoint
+from sae.sources import TensorSource
+
+
+RECIPE_FIELDS = ("lr", "batch_size", "steps", "dead_window", "resample_at")
 
 
 @dataclass
 class TrainConfig:
-    lr: float = 1e-3                   # Adam learning rate after warm-up
-    batch_size: int = 1024             # activations per step
-    steps: int = 0                     # optimizer steps; 0 -> epochs * ceil(n_train / batch_size)
+    lr: float | None = None            # Adam learning rate after warm-up (None: the architecture's recipe)
+    batch_size: int | None = None      # activations per step (recipe)
+    steps: int | None = None           # optimizer steps; 0 -> epochs * ceil(n_train / batch_size) (recipe)
     epochs: float = 1.0                # passes over the training activations when steps == 0
     warmup_steps: int = 50             # linear lr warm-up
     decay_fraction: float = 0.2        # linear lr decay to 0 over this last share of steps
     sparsity_warmup_steps: int = 0     # linear warm-up of l1_coeff / l0_coeff (0: none)
     adam_betas: tuple = (0.9, 0.999)
     n_eval: int = 10000                # held-out activations (the last rows), never trained on
-    dead_window: int = 200_000         # inputs without firing after which a feature is dead
-    resample_at: tuple = (0.2, 0.4, 0.6)  # fractions of training at which dead features are resampled
+    dead_window: int | None = None     # inputs without firing after which a feature is dead (recipe)
+    resample_at: tuple | None = None   # fractions of training at which dead features are resampled (recipe)
     resample_inputs: int = 16384       # inputs scored to pick resampling directions
     resample_enc_scale: float = 0.2    # new encoder column norm, relative to the mean alive one
     b_dec_init: str = "median"         # median (geometric) | mean | zero
     dec_init: str = "random"           # random (unit rows) | data (rows = centred training inputs), W_enc = W_dec^T
-    checkpoint_every: int = 0          # steps between checkpoints (0: none)
+    checkpoint_every: int = 200        # steps between checkpoints (0: none; only with a checkpoint path)
     seed: int = 0
 
     def __post_init__(self):
         self.adam_betas = tuple(self.adam_betas)
-        self.resample_at = tuple(self.resample_at)
+        if self.resample_at is not None:
+            self.resample_at = tuple(self.resample_at)
 
-
-# --- losses (pure functions of the SAE and a batch) ---------------------------------------------
-
-def _mse(h: torch.Tensor, h_hat: torch.Tensor, var: float) -> torch.Tensor:
-    """Squared error per input, normalised by the data's variance per input: a batch FVU."""
-    return ((h - h_hat) ** 2).sum(1).mean() / var
-
-
-def auxk_loss(sae: SAE, h: torch.Tensor, pre: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
-    """OpenAI's AuxK: reconstruct the main reconstruction's residual [batch, d_in] from the aux_k
-    largest pre-activations (pre [batch, d_sae], no gradient) of dead latents; normalised by the
-    residual's own variance. Gradients reach only the dead latents' parameters."""
-    n_dead = int(dead.sum())
-    if n_dead == 0:
-        return pre.new_zeros(())
-    k = min(sae.cfg.aux_k, n_dead)
-    with torch.no_grad():
-        _, indices = pre.masked_fill(~dead, float("-inf")).topk(k, dim=-1, sorted=False)   # [batch, k]
-    values = F.relu(sae.gather_pre(pre, indices, h))
-    r_hat = sae.decode_sparse(values, indices) - sae.b_dec
-    denom = ((residual - residual.mean(0)) ** 2).sum().clamp_min(1e-12)
-    return ((residual - r_hat) ** 2).sum() / denom
-
-
-class _ReluSAELoss(torch.autograd.Function):
-    """The relu SAE's loss, ||h - h_hat||^2 / var + l1 * sum_i f_i ||W_dec_i|| (batch means), with a
-    hand-written backward: the five matmuls and four passes over the [batch, d_sae] features, where
-    autograd makes about ten (the features dominate memory traffic at d_sae = 2048)."""
-
-    @staticmethod
-    def forward(ctx, h, W_enc, b_enc, W_dec, b_dec, var, l1):
-        batch = h.shape[0]
-        x = h - b_dec                                                 # [batch, d_in]
-        f = torch.addmm(b_enc, x, W_enc).relu_()                      # [batch, d_sae]
-        err = torch.addmm(b_dec, f, W_dec).sub_(h)                    # h_hat - h, [batch, d_in]
-        norms = W_dec.norm(dim=1)                                     # [d_sae]
-        mse = err.pow(2).sum() / (batch * var)
-        l1_term = (f @ norms).sum() / batch
-        active = f > 0                                                # [batch, d_sae]
-        ctx.save_for_backward(x, f, err, active, W_enc, W_dec, norms)
-        ctx.var, ctx.l1 = var, l1
-        ctx.mark_non_differentiable(active)
-        return mse + l1 * l1_term, mse.detach(), l1_term.detach(), active
-
-    @staticmethod
-    def backward(ctx, grad_loss, _g_mse, _g_l1, _g_active):
-        x, f, err, active, W_enc, W_dec, norms = ctx.saved_tensors
-        batch = x.shape[0]
-        g = err * (2 * grad_loss / (batch * ctx.var))                 # d loss / d h_hat, [batch, d_in]
-        c = ctx.l1 * grad_loss / batch
-        g_W_dec = f.t() @ g                                           # [d_sae, d_in]
-        g_W_dec += (c * f.sum(0) / norms.clamp_min(1e-12)).unsqueeze(1) * W_dec   # through ||W_dec_i||
-        g_pre = torch.addmm((c * norms).expand(batch, -1), g, W_dec.t())          # d loss / d f
-        g_pre.mul_(active)                                            # through the ReLU
-        g_W_enc = x.t() @ g_pre                                       # [d_in, d_sae]
-        g_b_enc = g_pre.sum(0)
-        g_b_dec = g.sum(0) - W_enc @ g_b_enc
-        return None, g_W_enc, g_b_enc, g_W_dec, g_b_dec, None, None
-
-
-def loss_terms(sae: SAE, h: torch.Tensor, var: float, dead: torch.Tensor, sparsity_scale: float = 1.0):
-    """(loss, fired [d_sae] bool, stats dict) for one batch h [batch, d_in]."""
-    cfg = sae.cfg
-    if cfg.architecture == "topk":
-        values, indices, pre = sae.encode_topk(h)                     # [batch, k] x2, [batch, d_sae]
-        h_hat = sae.decode_sparse(values, indices)                    # [batch, d_in]
-        mse = _mse(h, h_hat, var)
-        fired = torch.zeros(cfg.d_sae, dtype=torch.bool, device=h.device)
-        fired[indices[values > 0]] = True
-        aux = auxk_loss(sae, h, pre, (h - h_hat).detach(), dead)
-        loss = mse + cfg.aux_coeff * aux
-        l0 = float((values > 0).sum(1).float().mean())
-        return loss, fired, {"mse": float(mse.detach()), "aux": float(aux.detach()), "l0": l0}
-    if cfg.architecture == "relu":
-        loss, mse, l1, active = _ReluSAELoss.apply(h, sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec, var,
-                                                   cfg.l1_coeff * sparsity_scale)
-        return loss, active.any(0), {"mse": float(mse.detach()), "l0": float(active.sum()) / len(h), "l1": float(l1.detach())}
-    pre = sae.pre_acts(h)                                             # [batch, d_sae]
-    if cfg.architecture == "jumprelu":
-        from sae.sae_definition import _JumpReLU, _Step
-        f = _JumpReLU.apply(pre, sae.threshold, cfg.bandwidth)
-        h_hat = sae.decode(f)
-        mse = _mse(h, h_hat, var)
-        l0_soft = _Step.apply(pre, sae.threshold, cfg.bandwidth).sum(1).mean()
-        loss = mse + cfg.l0_coeff * sparsity_scale * l0_soft
-        extra = {}
-    active = f > 0
-    return loss, active.any(0), {"mse": float(mse.detach()), "l0": float(active.sum(1).float().mean()), **extra}
+    def for_architecture(self, architecture: str) -> "TrainConfig":
+        """A copy with every setting left at None taken from the architecture's RECIPE."""
+        recipe = architecture_class(architecture).RECIPE
+        return replace(self, **{k: recipe[k] for k in RECIPE_FIELDS if getattr(self, k) is None})
 
 
 # --- initialisation and resampling ---------------------------------------------------------------
@@ -200,8 +128,7 @@ def resample_dead_(sae: SAE, optimizer: torch.optim.Optimizer, h: torch.Tensor, 
     sae.W_dec[idx] = directions
     sae.W_enc[:, idx] = directions.t() * enc_norm * enc_scale
     sae.b_enc[idx] = 0.0
-    if hasattr(sae, "log_threshold"):
-        sae.log_threshold[idx] = math.log(sae.cfg.threshold_init)
+    sae.reset_features_(idx)
     for p, rows in ((sae.W_dec, (idx,)), (sae.W_enc, (slice(None), idx)), (sae.b_enc, (idx,))):
         state = optimizer.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq"):
@@ -211,13 +138,6 @@ def resample_dead_(sae: SAE, optimizer: torch.optim.Optimizer, h: torch.Tensor, 
 
 
 # --- the loop -------------------------------------------------------------------------------------
-
-@torch.no_grad()
-def per_input_variance(h: torch.Tensor, chunk: int = 65536) -> float:
-    """mean ||h - mean(h)||^2 over rows, in chunks (no full-size temporary)."""
-    mean = sum(h[i:i + chunk].double().sum(0) for i in range(0, len(h), chunk)) / len(h)
-    return float(sum(((h[i:i + chunk].double() - mean) ** 2).sum() for i in range(0, len(h), chunk)) / len(h))
-
 
 def make_optimizer(sae: SAE, tc: TrainConfig) -> torch.optim.Optimizer:
     # fused Adam: one kernel for all parameters; the per-tensor loop costs as much as a matmul here
@@ -232,8 +152,12 @@ def split_activations(acts: torch.Tensor, n_eval: int):
     return slice(0, len(acts) - n_eval), slice(len(acts) - n_eval, len(acts))
 
 
-def total_steps(tc: TrainConfig, n_train: int) -> int:
-    return tc.steps if tc.steps > 0 else max(1, math.ceil(tc.epochs * math.ceil(n_train / tc.batch_size)))
+def total_steps(tc: TrainConfig, n_train: int | None) -> int:
+    if tc.steps > 0:
+        return tc.steps
+    if n_train is None:
+        raise ValueError("steps = 0 (train by epochs) needs a finite training set; give steps for a stream")
+    return max(1, math.ceil(tc.epochs * math.ceil(n_train / tc.batch_size)))
 
 
 def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
@@ -243,98 +167,118 @@ def lr_factor(step: int, total: int, tc: TrainConfig) -> float:
     return min(warm, decay)
 
 
-def _checkpoint_state(sae, optimizer, generator, step, perm, pos, since_fired, resampled, seconds,
-                      tc: TrainConfig, var: float) -> dict:
-    return {
-        "config": asdict(sae.cfg),
-        "state_dict": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "generator": generator.get_state(),
-        "step": step, "perm": perm.cpu(), "pos": pos,
-        "since_fired": since_fired.cpu(), "resampled": resampled, "seconds": seconds,
-        "train_config": asdict(tc), "var": var,
-    }
+class _Loss(nn.Module):
+    """The SAE's training loss as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, sae: SAE):
+        super().__init__()
+        self.sae = sae
+
+    def forward(self, h, var, dead, scale):
+        return self.sae.loss(h, var, dead, scale)
 
 
-def train(sae_cfg: SAEConfig, acts: torch.Tensor, tc: TrainConfig, device="cpu",
+def world() -> tuple[int, int]:
+    """(rank, world size): (0, 1) without torch.distributed, else this process's place under torchrun."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+CHECKPOINT_KEYS = ["state_dict", "optimizer", "generator", "step", "source", "since_fired", "resampled"]
+CHECKPOINT_REMEDY = "delete it and re-run train_sae.py"
+
+
+def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
           checkpoint_path: Path | None = None, resume: bool = False,
           on_step: Callable | None = None) -> tuple:
-    """Train an SAE on activations acts [N, d_in] (rows in random order; the last ones held out).
+    """Train an SAE on `acts`: activations [N, d_in] (rows in random order; the last ones held out,
+    see `split_activations`) or a source of them (`sae.sources.StreamSource`).
 
     Returns (sae in eval mode, info dict with steps, seconds, resampled, n_train, n_eval).
     `on_step(step, total, stats)` is called after every step (stats: loss, mse (batch FVU), l0, ...).
-    With `resume`, training continues from `checkpoint_path` when it exists (its SAE config must
-    match `sae_cfg`)."""
+    With `resume`, training continues from `checkpoint_path` when it exists (its SAE config and
+    training settings must match). Under torchrun (torch.distributed initialised) each process
+    trains on its slice of every global batch of `tc.batch_size` rows with DistributedDataParallel;
+    only rank 0 writes the checkpoint."""
     device = torch.device(device)
-    train_rows, _ = split_activations(acts, tc.n_eval)
-    data = acts[train_rows].to(device)                                # [n_train, d_in]
-    n_train = len(data)
-    steps = total_steps(tc, n_train)
+    tc = tc.for_architecture(sae_cfg.architecture)
+    rank, n_ranks = world()
+    if tc.batch_size % n_ranks:
+        raise PipelineError(f"--batch-size {tc.batch_size}: must divide among the {n_ranks} processes")
     generator = torch.Generator().manual_seed(tc.seed)
     torch.manual_seed(tc.seed)
-    sae = SAE(sae_cfg, generator=generator).to(device)
-    var = per_input_variance(data)                                    # normalises the MSE term
-    init_b_dec_(sae, data[torch.randperm(n_train, generator=generator)[:20000].to(device)], tc.b_dec_init)
+    if torch.is_tensor(acts):
+        train_rows, _ = split_activations(acts, tc.n_eval)
+        source, n_eval = TensorSource(acts[train_rows].to(device), generator), len(acts) - (train_rows.stop - train_rows.start)
+    else:
+        source, n_eval = acts, len(acts.eval_inputs)
+    steps = total_steps(tc, source.n_train)
+    sae = build_sae(sae_cfg, generator=generator).to(device)
+    var = source.variance()                                           # normalises the MSE term
+    init_b_dec_(sae, source.sample(20000 if source.n_train is None else min(20000, source.n_train)), tc.b_dec_init)
     if tc.dec_init == "data":
-        init_dec_from_data_(sae, data[torch.randint(n_train, (sae_cfg.d_sae,), generator=generator).to(device)])
+        init_dec_from_data_(sae, source.draw(sae_cfg.d_sae))
     elif tc.dec_init != "random":
         raise ValueError(f"dec_init {tc.dec_init!r}: expected random or data")
     optimizer = make_optimizer(sae, tc)
-    step, pos, resampled, seconds_before = 0, 0, 0, 0.0
-    perm = torch.randperm(n_train, generator=generator)
+    step, resampled, seconds_before = 0, 0, 0.0
+    source.start()
     since_fired = torch.zeros(sae_cfg.d_sae, dtype=torch.long)        # inputs since each feature last fired
 
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = safe_torch_load(checkpoint_path, "SAE training checkpoint", "delete it and re-run train_sae.py")
-        require_keys(ck, ["config", "state_dict", "optimizer", "generator", "step", "perm", "pos",
-                          "since_fired", "resampled"], checkpoint_path, "SAE training checkpoint",
-                     "delete it and re-run train_sae.py")
-        if ck["config"] != asdict(sae_cfg) or ck.get("train_config") != asdict(tc):
-            raise PipelineError(f"{checkpoint_path}: checkpoint was made with other settings; "
-                                "re-run with the same flags, or without --resume to start over")
+        ck = load_checkpoint(checkpoint_path, config=sae_cfg.to_dict(), train_config=asdict(tc),
+                             required=CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY, what="SAE training checkpoint")
         sae = sae_from_checkpoint(ck, checkpoint_path).to(device)
         optimizer = make_optimizer(sae, tc)
         optimizer.load_state_dict(ck["optimizer"])
         generator.set_state(ck["generator"])
-        step, pos, perm = ck["step"], ck["pos"], ck["perm"]
-        since_fired, resampled, seconds_before = ck["since_fired"], ck["resampled"], ck.get("seconds", 0.0)
+        source.load_state_dict(ck["source"])
+        step, since_fired, resampled = ck["step"], ck["since_fired"], ck["resampled"]
+        seconds_before = ck.get("seconds", 0.0)
 
     resample_steps = {int(f * steps) for f in tc.resample_at if 0 < f < 1}
     since_fired = since_fired.to(device)
     sae.train()
+    loss_fn = _Loss(sae)
+    if n_ranks > 1:
+        loss_fn = DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
     t0 = time.perf_counter()
     while step < steps:
-        if pos + tc.batch_size > n_train:                             # new epoch (drop the ragged tail)
-            perm, pos = torch.randperm(n_train, generator=generator), 0
-        idx = perm[pos:pos + tc.batch_size].to(device)
-        pos += tc.batch_size
-        h = data[idx]                                                 # [batch, d_in]
+        h = source.next_batch(tc.batch_size, rank, n_ranks)           # [batch / n_ranks, d_in]
         for g in optimizer.param_groups:
             g["lr"] = tc.lr * lr_factor(step, steps, tc)
         scale = min(1.0, (step + 1) / tc.sparsity_warmup_steps) if tc.sparsity_warmup_steps > 0 else 1.0
         dead = since_fired >= tc.dead_window
-        loss, fired, stats = loss_terms(sae, h, var, dead, scale)
+        loss, fired, stats = loss_fn(h, var, dead, scale)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()                                               # (DDP averages the ranks' gradients here)
         sae.remove_parallel_grad_()
         optimizer.step()
         sae.unit_norm_decoder_()
-        since_fired += len(h)
+        if n_ranks > 1:                                               # a feature fired if it fired on any rank
+            fired = fired.to(torch.uint8)
+            dist.all_reduce(fired, op=dist.ReduceOp.MAX)
+            fired = fired.bool()
+        since_fired += tc.batch_size
         since_fired[fired] = 0
         step += 1
         if step in resample_steps:
             dead = since_fired >= min(tc.dead_window, step * tc.batch_size)
-            score = data[torch.randint(n_train, (min(tc.resample_inputs, n_train),), generator=generator).to(device)]
-            n = resample_dead_(sae, optimizer, score, dead, generator, tc.resample_enc_scale)
+            n_score = tc.resample_inputs if source.n_train is None else min(tc.resample_inputs, source.n_train)
+            n = resample_dead_(sae, optimizer, source.draw(n_score), dead, generator, tc.resample_enc_scale)
             since_fired[dead] = 0
             resampled += n
         if on_step is not None:
             on_step(step, steps, {"loss": float(loss.detach()), **stats})
-        if checkpoint_path is not None and tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0 and step < steps:
-            atomic_torch_save(_checkpoint_state(sae, optimizer, generator, step, perm, pos, since_fired,
-                                                resampled, seconds_before + time.perf_counter() - t0, tc, var),
-                              checkpoint_path)
+        if (checkpoint_path is not None and rank == 0 and tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0
+                and step < steps):
+            save_checkpoint(checkpoint_path, config=sae.cfg.to_dict(), train_config=asdict(tc), state={
+                "state_dict": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
+                "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                "source": source.state_dict(), "step": step, "since_fired": since_fired.cpu(),
+                "resampled": resampled, "seconds": seconds_before + time.perf_counter() - t0, "var": var})
     info = {"steps": steps, "seconds": seconds_before + time.perf_counter() - t0, "resampled": resampled,
-            "n_train": n_train, "n_eval": len(acts) - n_train,
-            "dead_at_end_of_training": int((since_fired >= tc.dead_window).sum())}
+            "n_train": source.n_train if source.n_train is not None else steps * tc.batch_size, "n_eval": n_eval,
+            "dead_at_end_of_training": int((since_fired >= tc.dead_window).sum()), "processes": n_ranks}
     return sae.eval(), info

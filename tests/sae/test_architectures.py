@@ -3,19 +3,22 @@ import pytest
 import torch
 
 from common.io import PipelineError, atomic_torch_save
-from sae.metrics import evaluate_sae, fvu, l0, spliced_forward
-from sae.sae_definition import ARCHITECTURES, SAE, SAEConfig, load_sae, save_sae
+from mlp.activations import load_activations
+from mlp.mlp_definition import load_mlp
+from sae.metrics import evaluate_sae, fvu, l0
+from sae.registry import ARCHITECTURES
+from sae.sae_definition import load_sae, save_sae
+from sae.splice import spliced_forward
+from tests.helpers import tiny_sae
 
 D_IN, D_SAE = 64, 256
 
 
-def make_sae(architecture="relu", **kw) -> SAE:
-    cfg = dict(architecture=architecture, d_in=D_IN, d_sae=D_SAE, k=8)
-    cfg.update(kw)
-    return SAE(SAEConfig(**cfg), generator=torch.Generator().manual_seed(0))
+def make_sae(architecture="relu", **kw):
+    return tiny_sae(architecture, D_IN, D_SAE, **{"k": 8, **kw})
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_shapes_and_decode_is_linear(arch):
     sae = make_sae(arch)
     h = torch.rand(32, D_IN)
@@ -38,7 +41,7 @@ def test_topk_exactly_k_active_and_sparse_decode_matches_dense():
     h = torch.rand(50, D_IN)
     f = sae.encode(h)
     assert ((f > 0).sum(1) == 8).all()
-    values, indices, _ = sae.encode_topk(h)
+    values, indices, _ = sae.encode_sparse(h)
     torch.testing.assert_close(sae.decode_sparse(values, indices), sae.decode(f), atol=1e-5, rtol=1e-5)
 
 
@@ -50,7 +53,7 @@ def test_jumprelu_zeroes_below_threshold():
     torch.testing.assert_close(f[f > 0], pre[f > 0])
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_save_load_round_trip(arch, tmp_path):
     sae = make_sae(arch, l1_coeff=3e-4, k=5)
     with torch.no_grad():
@@ -106,12 +109,10 @@ def test_metrics_on_known_cases(tiny_run):
     assert fvu(h, h.mean(0).expand_as(h)) == pytest.approx(1.0)
     assert l0(torch.tensor([[0.0, 1.0, 2.0], [0.0, 0.0, 0.0]])) == 1.0
 
-    from harvest_activations import load_activations
-    from mlp.mlp_definition import load_mlp
     mlp = load_mlp(tiny_run.mlp)
     data = load_activations(tiny_run.activations)
     h, x, y = data["activations"], data["inputs"], data["targets"].float()
-    sae = SAE(SAEConfig(d_in=h.shape[1], d_sae=128))
+    sae = tiny_sae("relu", d_in=h.shape[1], d_sae=128)
     # a perfect "SAE": identity encoder/decoder on non-negative activations splices in losslessly
     with torch.no_grad():
         sae.W_enc.zero_(); sae.W_dec.zero_()
@@ -136,8 +137,26 @@ def test_topk_sparse_gradients_equal_dense_autograd():
         sae.b_enc.fill_(0.5)
     h = torch.rand(40, D_IN)
     params = list(sae.parameters())
-    values, indices, _ = sae.encode_topk(h)
+    values, indices, _ = sae.encode_sparse(h)
     sparse = torch.autograd.grad(((h - sae.decode_sparse(values, indices)) ** 2).sum(), params)
     dense = torch.autograd.grad(((h - sae(h)[0]) ** 2).sum(), params)
     for a, b in zip(sparse, dense):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_spliced_forward_is_the_head_of_the_reconstruction(arch, tiny_run):
+    """A lossy SAE: the spliced prediction must be the head applied to decode(encode(h)), computed
+    here by hand from the weights (not the MLP's own output, which an identity SAE would also give)."""
+    mlp = load_mlp(tiny_run.mlp)
+    x = load_activations(tiny_run.activations)["inputs"][:200]
+    sae = tiny_sae(arch, d_in=mlp.cfg.d_hidden, d_sae=32, k=3, seed=1)
+    with torch.no_grad():
+        h = torch.relu(mlp.fc2(torch.relu(mlp.fc1(mlp.encode(x)))))
+        f = sae.encode(h)
+        by_hand = (f @ sae.W_dec + sae.b_dec) @ mlp.head.weight[0] + mlp.head.bias[0]
+        own = mlp(x)
+    spliced = spliced_forward(mlp, sae, x)
+    torch.testing.assert_close(spliced, by_hand, rtol=1e-5, atol=1e-5)
+    assert (spliced - own).abs().max() > 1e-3                        # the reconstruction is lossy: it shows
+    torch.testing.assert_close(spliced_forward(mlp, sae, x, with_error=True), own, rtol=1e-5, atol=1e-4)

@@ -3,28 +3,20 @@ import pytest
 import torch
 
 from common.io import PipelineError
-from sae.sae_definition import ARCHITECTURES, SAE, SAEConfig
-from sae.training import TrainConfig, geometric_median, loss_terms, resample_dead_, train
+from sae import kernels
+from sae.registry import ARCHITECTURES, build_sae
+from sae.training import geometric_median, resample_dead_, train
+from tests.helpers import synthetic_acts, tiny_sae_config, tiny_train_config
 
 D_IN, D_SAE = 64, 128
 
 
-def synthetic_acts(n=2000, seed=0) -> torch.Tensor:
-    """Non-negative activations that are sparse combinations of 48 directions, like a ReLU layer."""
-    g = torch.Generator().manual_seed(seed)
-    dirs = torch.rand(48, D_IN, generator=g)
-    coef = torch.rand(n, 48, generator=g) * (torch.rand(n, 48, generator=g) < 0.08)
-    return coef @ dirs                                                # [n, D_IN]
-
-
-def tiny_cfg(arch, **kw):
-    return SAEConfig(**{"architecture": arch, "d_in": D_IN, "d_sae": D_SAE, "k": 6, "aux_k": 32,
-                        "l1_coeff": 1e-3, "l0_coeff": 1e-3, "bandwidth": 0.05, **kw})
+def tiny_cfg(arch, d_sae=D_SAE, **kw):
+    return tiny_sae_config(arch, D_IN, d_sae, **kw)
 
 
 def tiny_tc(**kw):
-    return TrainConfig(**{"lr": 3e-3, "batch_size": 128, "steps": 30, "warmup_steps": 5, "n_eval": 200,
-                          "dead_window": 1000, "resample_at": (0.5,), **kw})
+    return tiny_train_config(**kw)
 
 
 def test_relu_decoder_stays_unit_norm_and_loss_falls():
@@ -36,7 +28,7 @@ def test_relu_decoder_stays_unit_norm_and_loss_falls():
     assert sum(losses[-5:]) < 0.5 * sum(losses[:5])
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_every_architecture_trains(arch):
     acts = synthetic_acts()
     sae, info = train(tiny_cfg(arch), acts, tiny_tc(steps=20))
@@ -58,7 +50,7 @@ def test_same_seed_same_weights_other_seed_other_weights():
 
 def test_resampling_revives_dead_features():
     acts = synthetic_acts()
-    sae = SAE(tiny_cfg("relu"))
+    sae = build_sae(tiny_cfg("relu"))
     with torch.no_grad():
         sae.b_enc[:40] = -1e3                                         # features 0..39 can never fire
     assert (sae.encode(acts)[:, :40] > 0).sum() == 0
@@ -85,10 +77,10 @@ def test_training_counts_resampled_features():
 
 def test_auxk_loss_is_positive_with_dead_latents_and_zero_without():
     acts = synthetic_acts()[:64]
-    sae = SAE(tiny_cfg("topk"))
+    sae = build_sae(tiny_cfg("topk"))
     none_dead = torch.zeros(D_SAE, dtype=torch.bool)
-    _, _, s0 = loss_terms(sae, acts, 1.0, none_dead)
-    _, _, s1 = loss_terms(sae, acts, 1.0, ~none_dead)
+    _, _, s0 = sae.loss(acts, 1.0, none_dead)
+    _, _, s1 = sae.loss(acts, 1.0, ~none_dead)
     assert s0["aux"] == 0.0 and s1["aux"] > 0.0
 
 
@@ -139,14 +131,13 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_broken_one(tmp_path)
 
 
 def test_relu_hand_written_gradient_equals_autograd():
-    from sae.training import _ReluSAELoss
-    sae = SAE(tiny_cfg("relu"))
+    sae = build_sae(tiny_cfg("relu"))
     with torch.no_grad():
         sae.b_dec.normal_(0, 0.1)
         sae.W_dec.mul_(torch.rand(D_SAE, 1) + 0.5)                   # norms != 1: the L1 weighting matters
     h = synthetic_acts()[:64]
     params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec]
-    loss, _, _, _ = _ReluSAELoss.apply(h, *params[:2], *params[2:], 3.0, 0.05)
+    loss, _, _, _ = kernels.ReluSAELoss.apply(h, *params[:2], *params[2:], 3.0, 0.05)
     fused = torch.autograd.grad(loss, params)
     h_hat, f = sae(h)
     ref_loss = ((h - h_hat) ** 2).sum(1).mean() / 3.0 + 0.05 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
@@ -157,17 +148,15 @@ def test_relu_hand_written_gradient_equals_autograd():
 
 def test_topk_sparse_and_dense_gradient_paths_agree(monkeypatch):
     """encode_topk/decode_sparse/AuxK switch from sparse to dense products for large k: same gradients."""
-    import sae.sae_definition as definition
-    from sae.training import auxk_loss
-    sae = SAE(tiny_cfg("topk", aux_k=40))
+    sae = build_sae(tiny_cfg("topk", aux_k=40))
     h = synthetic_acts()[:50]
     dead = torch.arange(D_SAE) % 2 == 0
     grads = []
     for limit in (1000, 8):
-        monkeypatch.setattr(definition, "SPARSE_MAX_K", limit)
-        values, indices, pre = sae.encode_topk(h)
+        monkeypatch.setattr(kernels, "SPARSE_MAX_K", limit)
+        values, indices, pre = sae.encode_sparse(h)
         h_hat = sae.decode_sparse(values, indices)
-        loss = ((h - h_hat) ** 2).sum() + auxk_loss(sae, h, pre, (h - h_hat).detach(), dead)
+        loss = ((h - h_hat) ** 2).sum() + sae.auxk(h, pre, (h - h_hat).detach(), dead)
         grads.append(torch.autograd.grad(loss, list(sae.parameters())))
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

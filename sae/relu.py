@@ -1,0 +1,38 @@
+"""`relu`: the L1 SAE of Towards Monosemanticity (Bricken et al. 2023), the paper's recipe.
+
+act = ReLU; loss = ||h - h_hat||^2 / var(h) + l1_coeff * sum_i f_i ||W_dec_i|| (batch means), the
+penalty weighted by decoder norms (Anthropic's April 2024 update) so that it cannot be dodged by
+shrinking f and growing W_dec. Dead features are resampled (sae.training.resample_dead_) at the
+fractions of training in the recipe. The loss and its backward are one fused kernel
+(sae.kernels.ReluSAELoss), tested equal to autograd.
+"""
+from dataclasses import dataclass, field
+
+import torch.nn.functional as F
+
+from sae import kernels
+from sae.base import SAE, SAEConfig, register
+
+
+@dataclass
+class ReluConfig(SAEConfig):
+    architecture: str = "relu"
+    l1_coeff: float = field(default=0.01, metadata={"help": "weight of the decoder-norm-weighted L1 penalty"})
+
+
+@register
+class ReluSAE(SAE):
+    config_class = ReluConfig
+    # measured on 300k fresh activations (README, "SAE stage")
+    RECIPE = dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at=(0.2, 0.4, 0.6))
+    sparsity_name = "l1_coeff"
+    SAELENS_ARCHITECTURE = "standard"
+
+    def activate(self, pre):
+        return F.relu(pre)
+
+    def loss(self, h, var, dead, sparsity_scale=1.0):
+        loss, mse, l1, active = kernels.ReluSAELoss.apply(h, self.W_enc, self.b_enc, self.W_dec, self.b_dec, var,
+                                                          self.cfg.l1_coeff * sparsity_scale)
+        return loss, active.any(0), {"mse": float(mse.detach()), "l0": float(active.sum()) / len(h),
+                                     "l1": float(l1.detach())}

@@ -1,0 +1,82 @@
+"""`topk`: the TopK SAE (Gao et al. 2024, OpenAI), the default run's architecture.
+
+act keeps the k largest pre-activations (then ReLU), so L0 <= k with no sparsity term; loss =
+||h - h_hat||^2 / var(h) + aux_coeff * AuxK, where AuxK rebuilds the main reconstruction's residual
+from the aux_k largest pre-activations of dead latents, so they get a gradient and revive. Training
+is sparse: the encoder's gradient and the decoder touch only the k active columns / rows of each
+input (sae.kernels.GatherPre / SparseDecode).
+"""
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from sae.base import SAE, SAEConfig, register
+from sae.losses import normalized_mse, residual_fvu
+
+
+@dataclass
+class TopKConfig(SAEConfig):
+    architecture: str = "topk"
+    k: int = field(default=16, metadata={"help": "active features per input"})
+    aux_k: int = field(default=256, metadata={"help": "dead latents used by the AuxK loss"})
+    aux_coeff: float = field(default=0.25, metadata={"help": "weight of the AuxK loss"})   # OpenAI's 1/32 revives too slowly here
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 1 <= self.k <= self.d_sae:
+            raise ValueError(f"k = {self.k}: expected 1..d_sae ({self.d_sae})")
+        if self.aux_k < 1:
+            raise ValueError(f"aux_k = {self.aux_k}: expected >= 1")
+
+
+@register
+class TopKSAE(SAE):
+    config_class = TopKConfig
+    # 1500 steps lift a 64-feature SAE from 45% to 65% monosemantic and interchange 89% -> 99%;
+    # AuxK revives dead latents, resampling made it worse (README, "Measured figures")
+    RECIPE = dict(lr=6e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=())
+    SAELENS_ARCHITECTURE = "topk"
+
+    def saelens_extras(self):
+        return {"k": self.cfg.k, "rescale_acts_by_decoder_norm": False}, {}
+
+    @classmethod
+    def from_saelens_extras(cls, cfg, tensors):
+        if cfg.get("rescale_acts_by_decoder_norm", False) is not False:
+            raise ValueError("rescale_acts_by_decoder_norm is true: only false is supported")
+        return {"k": cfg["k"]}, {}
+
+    def activate(self, pre):
+        values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)   # [batch, k]
+        return torch.zeros_like(pre).scatter_(-1, indices, F.relu(values))
+
+    def encode_sparse(self, h):
+        """(values [batch, k] >= 0, indices [batch, k], pre [batch, d_sae] without gradient);
+        gradients reach only the k selected encoder columns per input."""
+        with torch.no_grad():
+            pre = self.pre_acts(h)                                    # [batch, d_sae]
+            _, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)
+        return F.relu(self.gather_pre(pre, indices, h)), indices, pre
+
+    def auxk(self, h, pre, residual, dead):
+        """AuxK loss: rebuild `residual` [batch, d_in] from the aux_k largest pre-activations
+        (pre [batch, d_sae], no gradient) of the `dead` latents; gradients reach only those."""
+        n_dead = int(dead.sum())
+        if n_dead == 0:
+            return pre.new_zeros(())
+        k = min(self.cfg.aux_k, n_dead)
+        with torch.no_grad():
+            _, indices = pre.masked_fill(~dead, float("-inf")).topk(k, dim=-1, sorted=False)   # [batch, k]
+        values = F.relu(self.gather_pre(pre, indices, h))
+        return residual_fvu(residual, self.decode_sparse(values, indices) - self.b_dec)
+
+    def loss(self, h, var, dead, sparsity_scale=1.0):
+        values, indices, pre = self.encode_sparse(h)                  # [batch, k] x2, [batch, d_sae]
+        h_hat = self.decode_sparse(values, indices)                   # [batch, d_in]
+        mse = normalized_mse(h, h_hat, var)
+        fired = torch.zeros(self.cfg.d_sae, dtype=torch.bool, device=h.device)
+        fired[indices[values > 0]] = True
+        aux = self.auxk(h, pre, (h - h_hat).detach(), dead)
+        l0 = float((values > 0).sum(1).float().mean())
+        return mse + self.cfg.aux_coeff * aux, fired, {"mse": float(mse.detach()), "aux": float(aux.detach()), "l0": l0}
