@@ -1,12 +1,12 @@
-"""Stage 5: probe single inputs: what the MLP and the spliced MLP answer, and which features did it.
+"""Stage 6: probe single inputs: what the MLP and the spliced MLP answer, and which features did it.
 
-Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2) and <run-dir>/sae/sae_model.pth (stage 4), and the
-       run's labels (reports/features.csv, neurons.csv, labels.pt); when those are missing or older
-       than the MLP/SAE they are built on fresh inputs and written, with the "interpretability"
-       section of metrics.json.
-Prints, for each input: the expected output, the MLP's and the spliced MLP's outputs, the number of
-active features, and the top features with their activation, explanation, score and causal effect
-(the change of the spliced output when that feature alone is zeroed on this input).
+Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (stage 4) and the run's
+       labels (reports/features.csv, neurons.csv, labels.pt and the "interpretability" section of
+       metrics.json, from label_features.py; refused when missing or older than the MLP/SAE).
+Writes nothing. Prints, for each input: the expected output, the MLP's and the spliced MLP's
+outputs, the number of active features, and the top features with their activation, explanation,
+score and causal effect (the change of the spliced output when that feature alone is zeroed on
+this input; see analysis.probe).
 
     python feature_probe.py                                   # the reference project's 5 inputs
     python feature_probe.py --input "8,9,5,1,3,2,9,4,7,1"     # any input (repeatable)
@@ -22,11 +22,12 @@ import re
 
 import torch
 
-from analysis.causal import ablate, clamp, feature_output_weights, spliced_predict
-from analysis.labels import DEFAULT_N_INPUTS, load_or_build_labels, load_run_models
-from common.cli import add_common_args, pick_device, run_main, run_paths
+from analysis.labels_io import read_labels
+from analysis.probe import probe
+from analysis.run import load_run_models
+from common.cli import add_common_args, run_main, run_paths
 from common.io import PipelineError
-from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, REFERENCE_INPUTS, ground_truth
+from dataset.task import REFERENCE_INPUTS, input_problem
 
 INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, four digits 0-9, pointer p2 0-3, '
               'e.g. "8,9,5,1,3,2,9,4,7,1"')
@@ -42,8 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--clamp", action="append", default=[], metavar="ID=VALUE",
                    help="set feature ID to VALUE in the spliced pass (repeatable)")
     p.add_argument("--top", type=int, default=8, help="features listed per input, by activation (default: 8)")
-    p.add_argument("--n-inputs", type=int, default=DEFAULT_N_INPUTS,
-                   help=f"fresh inputs the labels are computed on (default: {DEFAULT_N_INPUTS})")
+    p.add_argument("--n-inputs", type=int, default=None,
+                   help="refuse labels made on another number of fresh inputs (default: whatever label_features.py used)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return p.parse_args(argv)
 
@@ -56,13 +57,9 @@ def parse_input(text: str) -> list:
         values = [int(t) for t in parts]
     except ValueError:
         raise PipelineError(f"--input {text!r}: expected {INPUT_HELP}") from None
-    if len(values) != N_INPUTS:
-        raise PipelineError(f"--input {text!r}: got {len(values)} numbers; expected {INPUT_HELP}")
-    for i, v in enumerate(values):
-        hi = N_SLOTS - 1 if i in (P1, P2) else N_DIGITS - 1
-        if not 0 <= v <= hi:
-            what = "pointer" if i in (P1, P2) else "digit"
-            raise PipelineError(f"--input {text!r}: position {i + 1} is {v}, a {what} must be 0-{hi}; expected {INPUT_HELP}")
+    problem = input_problem(values, name="input")
+    if problem:
+        raise PipelineError(f"--input {text!r}: {problem}; expected {INPUT_HELP}")
     return values
 
 
@@ -90,61 +87,8 @@ def parse_edits(args, d_sae: int) -> tuple[list, dict]:
     return ablated, clamped
 
 
-def _num(v, digits=4):
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return v
-    return None if v != v else round(v, digits)
-
-
-@torch.no_grad()
-def probe(mlp, sae, labels, x: torch.Tensor, top: int = 8, ablated=(), clamped=None) -> list:
-    """One dict per input row of x [n, 10] (see module docstring)."""
-    clamped = clamped or {}
-    gt = ground_truth(x)
-    h = mlp.hidden(x)
-    f = sae.encode(h)                                                   # [n, d_sae]
-    own = mlp.head(h).squeeze(-1)
-    spliced = spliced_predict(mlp, sae, x)
-    w_out = feature_output_weights(mlp, sae)                            # [d_sae]
-    edits = []
-    if ablated:
-        edits.append(("ablate", ablate(ablated)))
-    if clamped:
-        edits.append(("clamp", clamp(clamped)))
-
-    def combined(fe):
-        for _, e in edits:
-            fe = e(fe)
-        return fe
-    edited = spliced_predict(mlp, sae, x, combined) if edits else None
-    table = labels.features.set_index("unit")
-    out = []
-    for i in range(len(x)):
-        fi = f[i]
-        active = torch.nonzero(fi > 0).flatten()
-        order = active[fi[active].argsort(descending=True)][:top]
-        feats = []
-        for u in order.tolist():
-            r = table.loc[u]
-            feats.append({"feature": u, "activation": _num(fi[u]), "explanation": r["explanation"],
-                          "explanation_kind": r["explanation_kind"], "score": _num(r["score"]),
-                          "f1": _num(r["f1"]), "corr": _num(r["corr"]), "status": r["status"],
-                          "effect": _num(-fi[u] * w_out[u])})
-        rec = {"input": x[i].tolist(), "p1": int(gt["p1"][i]), "a": int(gt["a"][i]), "p2": int(gt["p2"][i]),
-               "b": int(gt["b"][i]), "expected": int(gt["target"][i]), "mlp": _num(own[i]),
-               "spliced": _num(spliced[i]), "active_features": int(len(active)), "top_features": feats}
-        if edited is not None:
-            rec["edited"] = {"ablate": list(ablated), "clamp": {str(k): v for k, v in clamped.items()},
-                             "spliced": _num(edited[i]), "change": _num(edited[i] - spliced[i])}
-        out.append(rec)
-    return out
-
-
 def format_text(records: list, summary: dict) -> str:
+    """The printout of `analysis.probe.probe`'s records (this script's output, so it lives here)."""
     lines = []
     share = summary.get("features_monosemantic_share")
     if share is not None:
@@ -178,10 +122,9 @@ def main(args) -> dict:
     if args.top < 0:
         raise PipelineError(f"--top {args.top}: expected a number of features >= 0")
     inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
-    device = pick_device(args.device)
-    mlp, sae = load_run_models(paths)
+    mlp, sae = load_run_models(paths)          # on the CPU: a handful of inputs
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)
-    labels = load_or_build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device)
+    labels = read_labels(paths, n_inputs=args.n_inputs)
     records = probe(mlp, sae, labels, torch.tensor(inputs, dtype=torch.long), args.top, ablated, clamped)
     result = {"inputs": records, "labels": {k: labels.summary.get(k) for k in (
         "features_alive", "features_monosemantic_share", "neurons_monosemantic_share", "n_inputs", "seed")}}

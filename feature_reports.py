@@ -1,12 +1,13 @@
-"""Stage 6: the reports a person opens in a browser, offline.
+"""Stage 7: the reports a person opens in a browser, offline.
 
 Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (stage 4), the three
-       Excel splits (stage 1), and the labels of analysis.labels (reports/features.csv,
-       neurons.csv, labels.pt; rebuilt here when missing or older than the models)
+       Excel splits (stage 1), and the labels label_features.py wrote (stage 5: reports/features.csv,
+       neurons.csv, labels.pt; refused when missing or older than the models)
 Writes <run-dir>/reports/: index.html (metrics, links, feature dashboard), logic_circuit_map.html,
        circuit_bell_curves.html, uhd_bold_sankey.html, plotly.min.js (the one copy of plotly the
-       pages load), circuit_trace_detailed.xlsx, features.csv, neurons.csv; and the "reports"
-       section of metrics.json. Prints the path of index.html last.
+       pages load), circuit_trace_detailed.xlsx; and the "reports" section of metrics.json (whose
+       file list names the labels' CSVs too: they are part of the folder). Prints the path of
+       index.html last.
 
     python feature_reports.py [--run-dir runs/default] [--seed 0] [--device auto] [--quiet]
 """
@@ -17,9 +18,11 @@ import argparse
 import time
 
 import torch
+from tqdm import tqdm
 
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import require_inputs, update_metrics
+from viz.build import STEPS, gather, write_reports
 
 
 def parse_args(argv=None):
@@ -27,16 +30,11 @@ def parse_args(argv=None):
                                 epilog=__doc__.split("\n\n", 1)[1])
     add_common_args(p)
     p.add_argument("--n-inputs", type=int, default=None,
-                   help="fresh inputs the labels are computed on (default: analysis.labels' 32768, as feature_probe.py; "
-                        "the same value reuses the labels feature_probe.py wrote)")
+                   help="refuse labels made on another number of fresh inputs (default: whatever label_features.py used)")
     return p.parse_args(argv)
 
 
 def main(args) -> dict:
-    from tqdm import tqdm
-
-    from viz.build import STEPS, gather, write_reports
-
     paths = run_paths(args)
     # every input up front (the trace reads all three splits last): a missing one must not leave half the pages rewritten
     require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx", "mlp", "sae")
@@ -50,7 +48,7 @@ def main(args) -> dict:
         bar.set_postfix_str(STEPS[i] if i < len(STEPS) else "done", refresh=False)
         bar.update()
     try:
-        rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, progress=not args.quiet, on_step=step)
+        rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, on_step=step)
         written = write_reports(paths, rd, on_step=step)
     finally:
         bar.close()

@@ -3,7 +3,9 @@ large-dictionary features descend from which small ones.
 
 Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2) and SAE files: every <run-dir>/sae/sweep/d_sae=N/
        sae_model.pth of a dictionary-size sweep (`train_sae.py --sweep d_sae=64,128,...,2048`), the
-       run's own <run-dir>/sae/sae_model.pth when present ("default"), and any `--sae NAME=PATH`.
+       run's own <run-dir>/sae/sae_model.pth when present ("default", with the run's labels from
+       label_features.py, which must be current and made with the same --seed / --n-inputs), and any
+       `--sae NAME=PATH`. The other SAEs are labelled here, in memory, the way label_features.py does.
 Writes <run-dir>/reports/splitting.csv (one row per SAE: alive/ultralow/dead, share of alive features
        scoring >= 0.8, median score, pointer ramps + sign of a - b found, core concepts found,
        interchange success, spliced exact-match on fresh inputs, FVU and L0 from the SAE file, and
@@ -26,9 +28,14 @@ import pandas as pd
 
 from analysis.explain import MONOSEMANTIC_SCORE, POINTER_RAMP_NAMES, SIGN_NAME
 from analysis.labels import DEFAULT_N_INPUTS, label_models
+from analysis.labels_io import read_labels, write_table
+from analysis.run import load_run_models
 from analysis.splitting import random_direction_control, splitting_links, splitting_summary
 from common.cli import add_common_args, pick_device, run_main, run_paths
-from common.io import PipelineError, atomic_path, require_inputs, update_metrics
+from common.io import PipelineError, require_inputs, update_metrics
+from mlp.mlp_definition import load_mlp
+from sae.sae_definition import load_sae, sae_metrics_of
+from sae.splice import chunked_pass
 
 
 def parse_args(argv=None):
@@ -63,15 +70,16 @@ def sae_files(args, paths) -> list:
     return files
 
 
-def _write_csv(path: Path, df: pd.DataFrame) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+def run_labels(args, paths, mlp):
+    """The run's own labels (read, never rebuilt here), with the hidden layer on their inputs when the
+    random-direction control needs it."""
+    labels = read_labels(paths, seed=args.seed, n_inputs=args.n_inputs)
+    if not args.no_control:
+        labels.extras["hidden"] = chunked_pass(mlp, None, labels.inputs)["hidden"]   # [n, d_hidden]
+    return labels
 
 
 def main(args) -> dict:
-    from mlp.mlp_definition import load_mlp
-    from sae.sae_definition import load_sae, sae_metrics_of
-
     paths = run_paths(args)
     require_inputs(paths, "mlp")
     files = sae_files(args, paths)
@@ -82,9 +90,13 @@ def main(args) -> dict:
     mlp = load_mlp(paths.mlp, device=device)
     rows, tables, saes, neuron_share = [], {}, {}, None
     for i, (name, path) in enumerate(files):
-        sae = load_sae(path, device=device)
-        labels = label_models(mlp, sae, seed=args.seed, n_inputs=args.n_inputs, neurons=(i == 0),
-                              interchange=not args.no_interchange, keep_activations=not args.no_control)
+        if name == "default" and path == paths.sae:
+            _, sae = load_run_models(paths, device)        # refuses an SAE of another MLP
+            labels = run_labels(args, paths, mlp)
+        else:
+            sae = load_sae(path, device=device)
+            labels = label_models(mlp, sae, seed=args.seed, n_inputs=args.n_inputs, neurons=(i == 0),
+                                  interchange=not args.no_interchange, keep_activations=not args.no_control)
         s = labels.summary
         if i == 0:
             neuron_share = s["neurons_monosemantic_share"]
@@ -121,8 +133,8 @@ def main(args) -> dict:
     sweep = [n for n, _ in files if n.startswith("d_sae=")]
     links = [splitting_links(a, saes[a], tables[a], b, saes[b], tables[b]) for a, b in zip(sweep, sweep[1:])]
     links_df = pd.concat(links, ignore_index=True) if links else pd.DataFrame()
-    _write_csv(paths.splitting_csv, table)
-    _write_csv(paths.splitting_links_csv, links_df)
+    write_table(paths.splitting_csv, table)
+    write_table(paths.splitting_links_csv, links_df)
     result = {"rows": table.to_dict(orient="records"), "splits": [splitting_summary(l_) for l_ in links],
               "neurons_share_ge_0.8": neuron_share, "n_inputs": args.n_inputs, "seed": args.seed,
               "ramp_names": list(POINTER_RAMP_NAMES) + [SIGN_NAME]}

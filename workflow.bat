@@ -2,7 +2,7 @@
 rem The whole pipeline, or the tests, on Windows; equivalent to workflow.sh.
 rem   workflow.bat                          run every stage into runs\default
 rem   workflow.bat --run-dir runs\x --seed 1   another run folder / seed
-rem   workflow.bat --from sae               resume at a stage: data mlp harvest sae probe reports
+rem   workflow.bat --from sae               resume at a stage: data mlp harvest sae labels probe reports
 rem   workflow.bat test [PYTEST ARGS]       set up the same way, then run the test suite
 setlocal EnableExtensions EnableDelayedExpansion
 cd /d "%~dp0"
@@ -12,8 +12,8 @@ set "RUN_DIR=runs/default"
 set "SEED=0"
 set "FROM=data"
 set "MODE=pipeline"
-set "TOTAL=7"
-set "STAGES=data mlp harvest sae probe reports"
+set "TOTAL=8"
+set "STAGES=data mlp harvest sae labels probe reports"
 
 if /i "%~1"=="test" (
   set "MODE=test"
@@ -55,6 +55,7 @@ if exist "%PY%" if "%HAVE%"=="%WANT%" (
 )
 python -m venv .venv || goto setupfail
 "%PY%" -m pip install --quiet -r requirements.txt || goto setupfail
+"%PY%" -m pip install --quiet --no-deps -e . || goto setupfail
 > ".venv\requirements.sha" echo %WANT%
 echo       installed requirements.txt into .venv
 goto ready
@@ -77,12 +78,13 @@ call :stage 2 0 "Generating dataset" data dataset\data_generator.py || exit /b 1
 call :stage 3 1 "Training MLP" mlp train_mlp.py || exit /b 1
 call :stage 4 2 "Harvesting activations" harvest harvest_activations.py %HARVEST_ARGS% || exit /b 1
 call :stage 5 3 "Training sparse autoencoder" sae train_sae.py || exit /b 1
-call :stage 6 4 "Probing features" probe feature_probe.py || exit /b 1
-call :stage 7 5 "Generating reports" reports feature_reports.py || exit /b 1
+call :stage 6 4 "Labelling features" labels label_features.py || exit /b 1
+call :stage 7 5 "Probing features" probe feature_probe.py || exit /b 1
+call :stage 8 6 "Generating reports" reports feature_reports.py || exit /b 1
 
 for /f %%t in ('powershell -NoProfile -Command "[int][double]::Parse((Get-Date -UFormat %%s))"') do set "END=%%t"
 set /a SECONDS=END-START
-"%PY%" -m common.summary --run-dir %RUN_DIR% --seconds %SECONDS%
+"%PY%" run_summary.py --run-dir %RUN_DIR% --seconds %SECONDS%
 exit /b 0
 
 rem :stage N INDEX "TITLE" KEY SCRIPT [ARGS]

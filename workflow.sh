@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole pipeline, or the tests, on a fresh machine. The first run creates .venv and installs
-# requirements.txt into it (again whenever requirements.txt changes).
+# requirements.txt and the project (editable) into it (again whenever either changes).
 #
 #   ./workflow.sh                          run every stage into runs/default
 #   ./workflow.sh --run-dir runs/x --seed 1   another run folder / seed
-#   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae probe reports
+#   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae labels probe reports
 #   ./workflow.sh test [PYTEST ARGS]       set up the same way, then run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,7 +15,7 @@ RUN_DIR=runs/default
 SEED=0
 FROM=data
 MODE=pipeline
-STAGES=(data mlp harvest sae probe reports)
+STAGES=(data mlp harvest sae labels probe reports)
 
 if [[ "${1:-}" == "test" ]]; then MODE=test; shift; fi
 if [[ $MODE == pipeline ]]; then
@@ -34,11 +34,11 @@ if [[ $MODE == pipeline ]]; then
 fi
 
 START=$(date +%s)
-TOTAL=7
+TOTAL=8
 
 setup_env() {
   local want
-  want=$(cksum requirements.txt | cut -d' ' -f1)
+  want=$(cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
   if [[ -x "$PY" && -f "$VENV/.requirements" && "$(cat "$VENV/.requirements")" == "$want" ]]; then
     echo "      .venv is up to date"
     return
@@ -48,6 +48,8 @@ setup_env() {
   "$base" -m venv "$VENV"
   "$PY" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
   "$PY" -m pip install --quiet -r requirements.txt
+  # the project's own packages, editable: importable from anywhere (notebooks, stage 1 as a plain script)
+  "$PY" -m pip install --quiet --no-deps -e .
   echo "$want" > "$VENV/.requirements"
   echo "      installed requirements.txt into .venv"
 }
@@ -90,7 +92,8 @@ run_stage 2 "Generating dataset" data "$PY" dataset/data_generator.py "${COMMON[
 run_stage 3 "Training MLP" mlp "$PY" train_mlp.py "${COMMON[@]}"
 run_stage 4 "Harvesting activations" harvest "$PY" harvest_activations.py "${COMMON[@]}" "${HARVEST_ARGS[@]}"
 run_stage 5 "Training sparse autoencoder" sae "$PY" train_sae.py "${COMMON[@]}"
-run_stage 6 "Probing features" probe "$PY" feature_probe.py "${COMMON[@]}"
-run_stage 7 "Generating reports" reports "$PY" feature_reports.py "${COMMON[@]}"
+run_stage 6 "Labelling features" labels "$PY" label_features.py "${COMMON[@]}"
+run_stage 7 "Probing features" probe "$PY" feature_probe.py "${COMMON[@]}"
+run_stage 8 "Generating reports" reports "$PY" feature_reports.py "${COMMON[@]}"
 
-"$PY" -m common.summary --run-dir "$RUN_DIR" --seconds $(( $(date +%s) - START ))
+"$PY" run_summary.py --run-dir "$RUN_DIR" --seconds $(( $(date +%s) - START ))

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from dataset.data_generator import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
+from dataset.task import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
 
 # the variables that fix a cell, and the ones derived from them
 CELL_VARIABLES = ("p1", "p2", "a", "b")
@@ -43,7 +43,7 @@ def display_name(var: str) -> str:
 
 @dataclass(frozen=True)
 class Condition:
-    var: str      # a ground-truth variable (keys of dataset.data_generator.ground_truth)
+    var: str      # a ground-truth variable (keys of dataset.task.ground_truth)
     op: str       # "=", ">=" or "<="
     value: int
 

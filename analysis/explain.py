@@ -43,9 +43,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.concepts import (MAGNITUDES, N_CELLS, Condition, ConceptSet, cell_ground_truth, cell_index,
-                               concept_set, display_name)
-from dataset.data_generator import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
+from analysis.concepts import (CORE_CONCEPTS, MAGNITUDES, N_CELLS, Condition, ConceptSet, cell_ground_truth,
+                               cell_index, concept_set, display_name)
+from dataset.task import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
 
 MONOSEMANTIC_SCORE = 0.8       # the issue's bar for "this unit has an explanation"
 ULTRALOW_DENSITY = 1e-3        # units firing on fewer than 0.1% of inputs are ultralow
@@ -125,11 +125,10 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
 
     `active` [N, U] bool says where each unit counts as firing (default: acts > 0).
     Table columns: unit, kind, status, density, mean_act, max_act, explanation, explanation_kind
-    ("concept" | "ramp" | "none" for dead units), score, precision, recall, f1, corr (ramps; NaN for
+    ("concept" | "ramp" | "none" for dead units), variables (the ground-truth variables the
+    explanation uses, sorted and ';'-joined: "a;p1" for `ramp a | p1 = 2`; "" for dead units), score, precision, recall, f1, corr (ramps; NaN for
     concepts), monosemantic, concept_explanation, concept_f1, ramp_explanation, ramp_score.
     """
-    from analysis.concepts import CORE_CONCEPTS
-
     cs = concepts or concept_set()
     acts = acts.float()
     if active is None:
@@ -245,6 +244,9 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
     concept_names = [cs.names[j] for j in concept_col]
     ramp_names = [f"ramp {_signed(display_name(MAGNITUDES[mi]), r)} | {cs.names[s]}"
                   for r, mi, s in zip(out["ramp_r"], ramp_mag, ramp_sup)]
+    # the ground-truth variables each explanation uses, as data (the interchange test groups by them)
+    concept_vars = [set(cs.concepts[j].variables) for j in concept_col]
+    ramp_vars = [set(cs.concepts[s].variables) | {MAGNITUDES[mi]} for mi, s in zip(ramp_mag, ramp_sup)]
     rs, cf = out["ramp_score"], out["concept_score"]
     use_ramp = ((rs > 0) & (rs >= cf - RAMP_TOLERANCE)
                 & ((rs >= MONOSEMANTIC_SCORE) | (cf < MONOSEMANTIC_SCORE)))
@@ -258,6 +260,8 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         "max_act": max_act,
         "explanation": np.where(dead, "", np.where(use_ramp, ramp_names, concept_names)),
         "explanation_kind": np.where(dead, "none", np.where(use_ramp, "ramp", "concept")),
+        "variables": ["" if d else ";".join(sorted(rv if r else cv))
+                      for d, r, rv, cv in zip(dead, use_ramp, ramp_vars, concept_vars)],
         "score": np.where(dead, np.nan, np.where(use_ramp, out["ramp_score"], out["concept_score"])),
         "precision": np.where(dead, np.nan, np.where(use_ramp, out["ramp_prec"], out["concept_prec"])),
         "recall": np.where(dead, np.nan, np.where(use_ramp, out["ramp_rec"], out["concept_rec"])),
@@ -300,8 +304,6 @@ def summarize(ex: Explanations, prefix: str) -> dict:
 def found_targets(ex: Explanations) -> dict:
     """Which pointer ramps / sign of a - b / core concepts an alive unit carries at score >= 0.8, with
     the best unit and score of each."""
-    from analysis.concepts import CORE_CONCEPTS
-
     alive = (ex.table["status"] == "alive").to_numpy()
 
     def best(col_scores):

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._machine import machine_line  # noqa: E402
-from dataset.data_generator import sample_inputs, target  # noqa: E402
+from dataset.task import sample_inputs, target  # noqa: E402
 from dataset.data_loader import load_excel, write_excel  # noqa: E402
 from viz.trace import trace_sheet  # noqa: E402
 from viz.xlsx import write_xlsx  # noqa: E402

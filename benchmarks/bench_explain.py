@@ -19,9 +19,10 @@ import torch
 
 from analysis.concepts import concept_set
 from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units
-from analysis.labels import DEFAULT_N_INPUTS, build_labels, fresh_inputs, unit_activations
+from analysis.labels import DEFAULT_N_INPUTS, build_labels, fresh_inputs
 from benchmarks._machine import machine_line
 from common.paths import RunPaths
+from sae.splice import chunked_pass
 
 
 def main(argv=None):
@@ -45,13 +46,14 @@ def main(argv=None):
         mlp, sae = load_mlp(paths.mlp), load_sae(paths.sae)
     else:
         from mlp.mlp_definition import MLPConfig, PointerMLP
-        from sae.sae_definition import SAE, SAEConfig
+        from sae.registry import build_sae, sae_config
         torch.manual_seed(0)
         mlp = PointerMLP(MLPConfig()).eval()
-        sae = SAE(SAEConfig(architecture="topk", d_sae=2048, k=32)).eval()
+        sae = build_sae(sae_config("topk", d_sae=2048, k=32)).eval()
     x = fresh_inputs(0, args.n_inputs)
     t0 = time.perf_counter()
-    h, f, _, _ = unit_activations(mlp, sae, x)
+    acts = chunked_pass(mlp, sae, x)
+    h, f = acts["hidden"], acts["features"]                             # [n, d_hidden], [n, d_sae]
     t_acts = time.perf_counter() - t0
     best = float("inf")
     for _ in range(args.repeats):

@@ -67,8 +67,8 @@ def default_run(run_dir: Path, config: str) -> dict:
 MEMORY_CHILD = r"""
 import sys, time, torch
 sys.path.insert(0, {root!r})
-from harvest_activations import harvest
-from dataset.data_generator import sample_inputs, stream_seed, target
+from mlp.activations import harvest
+from dataset.task import sample_inputs, stream_seed, target
 from mlp.mlp_definition import load_mlp
 from sae.metrics import evaluate_sae
 from sae.sae_definition import SAEConfig

@@ -15,6 +15,9 @@ PRODUCERS = {
     "mlp": ("MLP ", "train_mlp.py"),
     "activations": ("activations ", "harvest_activations.py"),
     "sae": ("SAE ", "train_sae.py"),
+    "features_csv": ("labels ", "label_features.py"),
+    "neurons_csv": ("labels ", "label_features.py"),
+    "labels_cache": ("labels ", "label_features.py"),
 }
 
 
@@ -77,6 +80,11 @@ class RunPaths:
         return self.sae_dir / "checkpoint.pth"
 
     @property
+    def sae_saelens_dir(self) -> Path:
+        """The same SAE in SAELens's layout (cfg.json + safetensors), for the field's tools."""
+        return self.sae_dir / "saelens"
+
+    @property
     def sweep_dir(self) -> Path:
         return self.sae_dir / "sweep"
 
@@ -137,7 +145,7 @@ class RunPaths:
 
     @property
     def labels_cache(self) -> Path:
-        """analysis.labels: the fresh inputs and unit-by-concept F1 matrices behind features.csv."""
+        """label_features.py: the fresh inputs and unit-by-concept F1 matrices behind features.csv."""
         return self.reports_dir / "labels.pt"
 
     @property

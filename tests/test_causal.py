@@ -1,19 +1,22 @@
-"""Causal edits inside the spliced forward pass, on a hand-made MLP and SAE."""
+"""Causal edits inside the spliced forward pass, and the interchange test, on hand-made MLPs and SAEs."""
+import pandas as pd
 import pytest
 import torch
 
-from analysis.causal import (ablate, ablation_effects, clamp, explanation_mentions, interchange_test,
-                             resample_variable, spliced_predict)
-from dataset.data_generator import ground_truth, sample_inputs
+from analysis.causal import ablate, ablation_effects, clamp
+from analysis.interchange import DEPENDS_ON, interchange_suite, interchange_test, resample_variable, uses_any
+from dataset.task import ground_truth, sample_inputs
 from mlp.mlp_definition import MLPConfig, PointerMLP
-from sae.sae_definition import SAE, SAEConfig
+from sae.base import SAEConfig
+from sae.registry import build_sae, sae_config
+from sae.splice import spliced_forward
 
 
 @pytest.fixture
 def pair():
     torch.manual_seed(0)
     mlp = PointerMLP(MLPConfig(d_mlp=16, d_hidden=8)).eval()
-    sae = SAE(SAEConfig(architecture="relu", d_in=8, d_sae=12)).eval()
+    sae = build_sae(sae_config("relu", d_in=8, d_sae=12)).eval()
     return mlp, sae
 
 
@@ -22,8 +25,8 @@ def test_edit_none_is_the_spliced_model_and_error_term_restores_the_mlp(pair):
     x = sample_inputs(64, seed=1)
     with torch.no_grad():
         spliced = mlp.head(sae.decode(sae.encode(mlp.hidden(x)))).squeeze(-1)
-        assert torch.allclose(spliced_predict(mlp, sae, x), spliced)
-        assert torch.allclose(spliced_predict(mlp, sae, x, with_error=True), mlp(x), atol=1e-5)
+        assert torch.allclose(spliced_forward(mlp, sae, x), spliced)
+        assert torch.allclose(spliced_forward(mlp, sae, x, with_error=True), mlp(x), atol=1e-5)
 
 
 def test_ablation_effects_match_editing_each_feature(pair):
@@ -32,12 +35,12 @@ def test_ablation_effects_match_editing_each_feature(pair):
     with torch.no_grad():
         f = sae.encode(mlp.hidden(x))
     eff = ablation_effects(mlp, sae, f)                                  # [64, 12]
-    base = spliced_predict(mlp, sae, x)
+    base = spliced_forward(mlp, sae, x)
     for i in range(sae.cfg.d_sae):
-        moved = spliced_predict(mlp, sae, x, ablate(i)) - base
+        moved = spliced_forward(mlp, sae, x, ablate(i)) - base
         assert torch.allclose(moved, eff[:, i], atol=1e-5)
         # the same change with the error term added back
-        moved_err = spliced_predict(mlp, sae, x, ablate(i), with_error=True) - spliced_predict(mlp, sae, x, with_error=True)
+        moved_err = spliced_forward(mlp, sae, x, ablate(i), with_error=True) - spliced_forward(mlp, sae, x, with_error=True)
         assert torch.allclose(moved_err, eff[:, i], atol=1e-5)
     assert (eff[f == 0] == 0).all()                                      # an inactive feature has no effect
 
@@ -48,7 +51,7 @@ def test_clamp_moves_prediction_by_output_weight(pair):
     with torch.no_grad():
         w = (sae.W_dec @ mlp.head.weight[0])                             # [d_sae]
         f = sae.encode(mlp.hidden(x))
-    moved = spliced_predict(mlp, sae, x, clamp({3: 5.0})) - spliced_predict(mlp, sae, x)
+    moved = spliced_forward(mlp, sae, x, clamp({3: 5.0})) - spliced_forward(mlp, sae, x)
     assert torch.allclose(moved, (5.0 - f[:, 3]) * w[3], atol=1e-5)
 
 
@@ -73,6 +76,7 @@ class _OracleMLP(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
+        self.cfg = MLPConfig(d_hidden=4)
         self.head = torch.nn.Linear(4, 1)
         with torch.no_grad():
             self.head.weight.copy_(torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
@@ -114,8 +118,16 @@ def test_resample_pointer_keeps_digits():
     assert torch.equal(ground_truth(xb)["a"], ground_truth(x)["a"]) and (ground_truth(xb)["b"] != ground_truth(x)["b"]).all()
 
 
-def test_explanation_mentions():
-    assert explanation_mentions("ramp a | p1 = 2", ("a",))
-    assert explanation_mentions("ramp -(a - b) | p2 = 1", ("a-b",))
-    assert not explanation_mentions("p1 = 2 & b >= 5", ("a", "a-b", "target", "c1["))
-    assert explanation_mentions("c1[2] >= 5", ("c1[",))
+def test_interchange_groups_come_from_the_variables_column():
+    assert uses_any("a;p1", DEPENDS_ON["a"]) and uses_any("a-b", DEPENDS_ON["p2"])
+    assert not uses_any("b;p2", DEPENDS_ON["a"]) and not uses_any("", DEPENDS_ON["a"])
+    assert uses_any("c1[2]", DEPENDS_ON["a"]) and not uses_any("c2[2]", DEPENDS_ON["a"])
+    # on the oracle, units 0 and 1 carry a - b: a table saying so makes the "a" group move every pair,
+    # and the same table with their variables blanked leaves the group empty (nothing moves)
+    mlp, sae = _OracleMLP(), _IdentityCodeSAE(4)
+    table = pd.DataFrame({"unit": [0, 1, 2, 3], "status": ["alive"] * 4, "variables": ["a-b", "a-b", "p1", ""]})
+    res = interchange_suite(mlp, sae, table, seed=0, n_pairs=300)["interchange"]
+    assert res["a"]["n_features"] == 2 and res["a"]["success"] == 1.0 and res["p2"]["n_features"] == 2
+    assert res["p1"]["n_features"] == 3
+    blank = interchange_suite(mlp, sae, table.assign(variables=""), seed=0, n_pairs=300)["interchange"]
+    assert blank["a"]["n_features"] == 0 and blank["a"]["success"] == 0.0

@@ -2,7 +2,7 @@
 import torch
 
 from analysis.concepts import CORE_CONCEPTS, N_CELLS, cell_ground_truth, cell_index, concept_set
-from dataset.data_generator import ground_truth, sample_inputs
+from dataset.task import ground_truth, sample_inputs
 
 
 def test_truth_matrix_matches_direct_evaluation():

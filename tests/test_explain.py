@@ -6,7 +6,7 @@ import torch
 
 from analysis.explain import (MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, active_mask, explain_units,
                               found_targets, summarize)
-from dataset.data_generator import ground_truth, sample_inputs
+from dataset.task import ground_truth, sample_inputs
 
 N = 8000
 
@@ -56,6 +56,14 @@ def test_ramp_is_found_with_corr_one(constructed):
     assert r["corr"] == pytest.approx(1.0, abs=1e-6) and r.score == pytest.approx(1.0)
     r = row(constructed, "relu(a - b)")
     assert r.explanation == "ramp a - b | a - b >= 1" and r["corr"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_explanations_carry_their_variables(constructed):
+    """The `variables` column: the ground-truth names each explanation uses (ramps: magnitude + support)."""
+    expected = {"p1 = 2": "p1", "ramp a | p1 = 2": "a;p1", "p2 = 1 & b >= 5": "b;p2", "relu(a - b)": "a-b",
+                "c1[0] = 3": "c1[0]", "dead": ""}
+    for name, variables in expected.items():
+        assert row(constructed, name)["variables"] == variables, name
 
 
 def test_random_unit_scores_low(constructed):

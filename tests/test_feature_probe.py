@@ -1,17 +1,22 @@
-"""Stage 5 and the labelling behind it, on the tiny run with a hand-built SAE."""
+"""Stages 5 (label_features.py) and 6 (feature_probe.py), on the tiny run with a hand-built SAE."""
 import json
+import os
 
 import pandas as pd
 import pytest
 import torch
 
 import feature_probe
-from analysis.causal import ablate, spliced_predict
-from analysis.labels import build_labels, load_or_build_labels, read_table
+import label_features
+from analysis.causal import ablate
+from analysis.labels import build_labels
+from analysis.labels_io import read_labels, read_table
 from common.io import PipelineError, read_metrics
-from dataset.data_generator import REFERENCE_INPUTS
+from dataset.task import REFERENCE_INPUTS
 from mlp.mlp_definition import load_mlp
-from sae.sae_definition import SAE, SAEConfig, load_sae, save_sae
+from sae.registry import build_sae, sae_config
+from sae.sae_definition import load_sae, save_sae
+from sae.splice import spliced_forward
 
 N_INPUTS = 3000
 SUMMARY_KEYS = ("features_alive", "features_ultralow", "features_dead", "features_monosemantic_share",
@@ -29,13 +34,19 @@ def run(tiny_run, tmp_path_factory):
     shutil.copytree(tiny_run.root, dst)
     paths = RunPaths(dst)
     torch.manual_seed(0)
-    sae = SAE(SAEConfig(architecture="topk", d_in=64, d_sae=32, k=4), generator=torch.Generator().manual_seed(0))
+    sae = build_sae(sae_config("topk", d_in=64, d_sae=32, k=4), generator=torch.Generator().manual_seed(0))
     save_sae(sae, paths.sae)
+    label(paths)
     return paths
 
 
+def label(paths, n_inputs=N_INPUTS):
+    return label_features.main(label_features.parse_args(["--run-dir", str(paths.root), "--quiet",
+                                                          "--n-inputs", str(n_inputs)]))
+
+
 def probe(paths, *extra):
-    return feature_probe.main(feature_probe.parse_args(["--run-dir", str(paths.root), "--n-inputs", str(N_INPUTS), *extra]))
+    return feature_probe.main(feature_probe.parse_args(["--run-dir", str(paths.root), *extra]))
 
 
 def test_probe_reference_inputs_and_artifacts(run, capsys):
@@ -48,7 +59,7 @@ def test_probe_reference_inputs_and_artifacts(run, capsys):
     x = torch.tensor([first["input"]])
     with torch.no_grad():
         assert first["mlp"] == pytest.approx(float(mlp(x)[0]), abs=1e-3)
-    assert first["spliced"] == pytest.approx(float(spliced_predict(mlp, sae, x)[0]), abs=1e-3)
+    assert first["spliced"] == pytest.approx(float(spliced_forward(mlp, sae, x)[0]), abs=1e-3)
     assert first["active_features"] == 4                                 # topk, k = 4
     assert "expected 8" in text and "spliced" in text
     # artifacts and metrics
@@ -78,7 +89,7 @@ def test_probe_json_ablate_clamp(run, capsys):
         f = ablate([0, 1])(f)
         f[:, 2] = 1.5
         return f
-    assert rec["edited"]["spliced"] == pytest.approx(float(spliced_predict(mlp, sae, x, edit)[0]), abs=1e-3)
+    assert rec["edited"]["spliced"] == pytest.approx(float(spliced_forward(mlp, sae, x, edit)[0]), abs=1e-3)
     assert rec["edited"]["change"] == pytest.approx(rec["edited"]["spliced"] - rec["spliced"], abs=2e-3)
 
 
@@ -99,20 +110,19 @@ def test_probe_bad_feature_ids_and_missing_sae(run, tmp_path):
         probe(RunPaths(tmp_path / "empty"))
 
 
-def test_cached_labels_are_reused_and_effects_are_right(run):
-    labels = load_or_build_labels(run, n_inputs=N_INPUTS)               # written by the probe above, or now
-    mtime = run.features_csv.stat().st_mtime
-    again = load_or_build_labels(run, n_inputs=N_INPUTS)
-    assert run.features_csv.stat().st_mtime == mtime                    # reused, not rebuilt
-    pd.testing.assert_frame_equal(again.features[list(COLUMNS)], labels.features[list(COLUMNS)], check_dtype=False)
-    assert again.feature_f1.shape == (32, len(again.concept_names))
-    assert again.neuron_f1.shape == (64, len(again.concept_names))
-    # effect_where_true / _false of one feature against zeroing it in the spliced pass on the same inputs
+def test_labels_read_back_as_built_and_effects_are_right(run):
+    labels = read_labels(run)
     fresh = build_labels(run, n_inputs=N_INPUTS, write=False)
+    pd.testing.assert_frame_equal(labels.features[list(COLUMNS)], fresh.features[list(COLUMNS)], check_dtype=False,
+                                  atol=1e-5)
+    assert labels.feature_f1.shape == (32, len(labels.concept_names))
+    assert labels.neuron_f1.shape == (64, len(labels.concept_names))
+    assert torch.equal(labels.inputs, fresh.inputs)
+    # effect_where_true / _false of one feature against zeroing it in the spliced pass on the same inputs
     mlp, sae = load_mlp(run.mlp), load_sae(run.sae)
     x = fresh.inputs
-    moved = spliced_predict(mlp, sae, x, ablate(int(u := fresh.features.query("status == 'alive'").unit.iloc[0]))) \
-        - spliced_predict(mlp, sae, x)
+    moved = spliced_forward(mlp, sae, x, ablate(int(u := fresh.features.query("status == 'alive'").unit.iloc[0]))) \
+        - spliced_forward(mlp, sae, x)
     row = fresh.features.set_index("unit").loc[u]
     from analysis.concepts import concept_set
     # the explanation's truth on x: recompute through the grammar by name (ramps: the support)
@@ -124,13 +134,27 @@ def test_cached_labels_are_reused_and_effects_are_right(run):
     assert row["effect_mean_abs"] == pytest.approx(float(moved.abs().mean()), abs=1e-4)
 
 
-def test_stale_cache_is_rebuilt(run):
-    load_or_build_labels(run, n_inputs=N_INPUTS)
-    import os
-    t = run.features_csv.stat().st_mtime
-    os.utime(run.sae, (t + 10, t + 10))                                 # an SAE newer than the labels
-    load_or_build_labels(run, n_inputs=N_INPUTS)
-    assert run.features_csv.stat().st_mtime > t
-    other = load_or_build_labels(run, n_inputs=N_INPUTS + 1000)         # a different n: rebuilt and rewritten
-    assert other.summary["n_inputs"] == N_INPUTS + 1000
-    assert read_metrics(run.metrics)["interpretability"]["n_inputs"] == N_INPUTS + 1000
+def test_stale_or_missing_labels_name_label_features(run, tmp_path):
+    """The probe only reads the labels: older than the SAE, made on other inputs, or absent -> one line
+    naming label_features.py; relabelling fixes it."""
+    t = run.sae.stat().st_mtime
+    for p in (run.features_csv, run.neurons_csv, run.labels_cache):     # labels older than the SAE
+        os.utime(p, (t - 10, t - 10))
+    with pytest.raises(PipelineError, match=r"labels older than .*\.pth; run label_features.py --run-dir"):
+        probe(run)
+    label(run)
+    assert probe(run)["labels"]["n_inputs"] == N_INPUTS
+    with pytest.raises(PipelineError, match=f"--n-inputs {N_INPUTS}; run label_features.py .* --n-inputs 5000 first"):
+        probe(run, "--n-inputs", "5000")
+    import shutil
+    from common.paths import RunPaths
+    bare = RunPaths(tmp_path / "bare")
+    shutil.copytree(run.root, bare.root)
+    bare.labels_cache.unlink()
+    with pytest.raises(PipelineError, match=r"labels.pt: labels not found; run label_features.py --run-dir .* first"):
+        probe(bare)
+
+
+def test_label_features_refuses_too_few_inputs(run):
+    with pytest.raises(PipelineError, match="--n-inputs 500: expected at least 1000"):
+        label(run, 500)

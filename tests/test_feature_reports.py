@@ -20,17 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 # a tiny SAE: 128 features over the tiny run's 64 neurons, a few hundred steps
 TINY_SAE = ["--d-sae=128", "--epochs=5", "--n-eval=100", "--batch-size=64", "--checkpoint-every=0",
             "--warmup-steps=5"]
-N_INPUTS = 4096   # fresh inputs for the labels (the stage's default is 32768)
+N_INPUTS = 4096   # fresh inputs for the labels (label_features.py's default is 32768)
 
 
 def build_reports_run(run_dir: Path):
     """Train a tiny SAE into the (copied) tiny run at `run_dir` and build its reports:
     returns (RunPaths, the stage's stats)."""
     import feature_reports
+    import label_features
     import train_sae
 
     common = ["--run-dir", str(run_dir), "--quiet", "--device", "cpu"]
     train_sae.main(train_sae.parse_args(common + TINY_SAE))
+    label_features.main(label_features.parse_args(common + [f"--n-inputs={N_INPUTS}"]))
     stats = feature_reports.main(feature_reports.parse_args(common + [f"--n-inputs={N_INPUTS}"]))
     return RunPaths(run_dir), stats
 
@@ -150,6 +152,24 @@ def test_dashboard_cards_hold_the_labels(reports):
         assert 1 <= len(c["t"]) <= 8 and c["t"][0][1] == pytest.approx(float(row["max_act"]), abs=2e-3)
 
 
+def test_labels_older_than_the_sae_are_refused(reports, tmp_path):
+    """The reports only read the labels: an SAE retrained after them stops the stage before any page."""
+    import os
+
+    import feature_reports
+
+    paths, _ = reports
+    dst = tmp_path / "run"
+    shutil.copytree(paths.root, dst)
+    run = RunPaths(dst)
+    t = run.features_csv.stat().st_mtime
+    os.utime(run.sae, (t + 10, t + 10))
+    pages = {p: p.read_bytes() for p in run.reports_dir.iterdir() if p.suffix in (".html", ".xlsx")}
+    with pytest.raises(PipelineError, match="labels older than .*; run label_features.py --run-dir"):
+        feature_reports.main(feature_reports.parse_args(["--run-dir", str(dst), "--quiet"]))
+    assert all(p.read_bytes() == b for p, b in pages.items())
+
+
 def test_missing_sae_names_the_stage_to_run(copy_run):
     import feature_reports
 
@@ -218,7 +238,7 @@ def test_fresh_stats_match_a_direct_computation(reports):
 
 
 def check_fresh_stats(fs, x, h, f):
-    from dataset.data_generator import ground_truth
+    from dataset.task import ground_truth
     from viz.data import pointer_combo
 
     fire = f > 0

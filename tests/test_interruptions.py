@@ -33,7 +33,8 @@ import train_sae
 from common import io as cio
 from common.io import PipelineError, read_metrics, safe_torch_load
 from common.paths import RunPaths
-from dataset.data_generator import sample_inputs, target
+from dataset.task import sample_inputs, target
+from mlp.activations import load_activations
 from dataset.data_loader import load_excel, write_excel
 from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 from sae.sae_definition import load_sae
@@ -77,7 +78,7 @@ def assert_run_loads(run: RunPaths) -> list:
         elif p == run.sae:
             load_sae(p)
         elif p == run.activations:
-            harvest_activations.load_activations(p)
+            load_activations(p)
         elif p.suffix in (".pt", ".pth"):
             safe_torch_load(p, "artifact", "")
         elif p.parent == run.dataset_dir and p.suffix == ".xlsx":
@@ -281,7 +282,7 @@ def test_killed_and_interrupted_stages_leave_every_artifact_loadable_and_resume_
             assert sha(p) == digest, (name, p)
     assert runs["mlp_kill"].mlp_checkpoint.exists() and runs["sae_kill"].sae_checkpoint.exists()
     acts = runs["harvest_kill"].activations
-    assert sha(acts) == before["harvest_kill"][acts] or len(harvest_activations.load_activations(acts)["inputs"]) == 150000
+    assert sha(acts) == before["harvest_kill"][acts] or len(load_activations(acts)["inputs"]) == 150000
 
     # --resume after kill -9 (and after Ctrl-C) ends exactly where an uninterrupted run ends
     ref = _copy(base_run, tmp_path / "mlp_ref", DATA)

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from common.io import PipelineError
-from dataset.data_generator import REFERENCE_INPUTS, sample_inputs, target
+from dataset.task import REFERENCE_INPUTS, sample_inputs, target
 from mlp.mlp_definition import MLPConfig, PointerMLP
-from sae.sae_definition import SAE, SAEConfig
+from sae.registry import build_sae, sae_config
 from tests.test_browser import browser, open_page  # noqa: F401  (the Chromium fixture)
 from viz.probe_page import probe_html, write_probe_page
 
@@ -24,7 +24,8 @@ D_HIDDEN, D_SAE = 48, 40
 def tiny_models(architecture: str):
     g = torch.Generator().manual_seed(1)
     mlp = PointerMLP(MLPConfig(d_mlp=32, d_hidden=D_HIDDEN)).eval()
-    sae = SAE(SAEConfig(architecture=architecture, d_in=D_HIDDEN, d_sae=D_SAE, k=6), generator=g).eval()
+    settings = {"k": 6} if architecture == "topk" else {}
+    sae = build_sae(sae_config(architecture, d_in=D_HIDDEN, d_sae=D_SAE, **settings), generator=g).eval()
     with torch.no_grad():   # non-zero biases and thresholds, so every term of the forward pass is exercised
         sae.b_enc.copy_(0.05 * torch.randn(D_SAE, generator=g))
         sae.b_dec.copy_(0.05 * torch.randn(D_HIDDEN, generator=g))
@@ -189,7 +190,7 @@ def test_controls_show_pythons_numbers(page_of, architecture, tmp_path):
 
 def test_page_refuses_mismatched_models_and_tables():
     mlp, sae = tiny_models("relu")
-    other = SAE(SAEConfig(d_in=D_HIDDEN + 1, d_sae=8))
+    other = build_sae(sae_config("relu", d_in=D_HIDDEN + 1, d_sae=8))
     with pytest.raises(PipelineError, match="d_in"):
         probe_html(mlp, other, features_table(), REFERENCE_INPUTS)
     with pytest.raises(PipelineError, match="explanation"):

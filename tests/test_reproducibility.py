@@ -1,7 +1,7 @@
 """Same seed, same machine -> the same metrics.json, bit for bit (issue 6, part 5).
 
-Two complete tiny runs (all six stages) are made with the same seed in different folders and
-their metrics.json compared as text, after two documented normalisations:
+Two complete tiny runs (all seven stages, the probe's printout included) are made with the same
+seed in different folders and their metrics.json compared as text, after two documented normalisations:
 
 * wall-clock fields are dropped: every key ending in `seconds` (`train_seconds`, `loop_seconds`,
   `seconds`) and the `timings` dict of the reports section. They measure the machine, not the run.
@@ -17,13 +17,15 @@ import shutil
 import pytest
 import torch
 
+import feature_probe
 import feature_reports
+import label_features
 import train_mlp
 import train_sae
 from common.paths import RunPaths
-from conftest import TINY, build_tiny_run
+from tests.conftest import TINY, build_tiny_run
 from dataset.data_loader import load_excel
-from harvest_activations import load_activations
+from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.sae_definition import load_sae
 
@@ -45,13 +47,15 @@ def normalised_metrics(run: RunPaths, *other_roots) -> str:
     return json.dumps(clean(json.loads(run.metrics.read_text())), indent=1, sort_keys=True)
 
 
-def finish_run(run: RunPaths, seed: int = 0) -> RunPaths:
-    """Stages 4 and 6 on top of a run that has data, MLP and activations (stage 6 computes the same
-    labels and "interpretability" section as stage 5, which only prints besides)."""
+def finish_run(run: RunPaths, seed: int = 0) -> tuple[RunPaths, dict]:
+    """Stages 4-7 on top of a run that has data, MLP and activations; returns the run and the probe's
+    JSON result (stage 6 writes nothing, so its output is compared instead)."""
     common = ["--run-dir", str(run.root), "--quiet", "--seed", str(seed)]
     train_sae.main(train_sae.parse_args(common + SAE_FLAGS))
+    label_features.main(label_features.parse_args(common))
+    probed = feature_probe.main(feature_probe.parse_args(common + ["--json"]))
     feature_reports.main(feature_reports.parse_args(common))
-    return run
+    return run, probed
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +67,19 @@ def two_runs(tiny_run, tmp_path_factory):
     return finish_run(a), finish_run(b), tiny_run.root
 
 
-@pytest.mark.slow  # two full tiny runs, all six stages: ~15 s on an idle 2-core machine, ~60 s on a busy one
+@pytest.mark.slow  # two full tiny runs, all seven stages: ~15 s on an idle 2-core machine, ~60 s on a busy one
 def test_same_seed_gives_the_same_metrics_json(two_runs):
-    a, b, copied_from = two_runs
+    (a, probe_a), (b, probe_b), copied_from = two_runs
     text_a, text_b = normalised_metrics(a, copied_from), normalised_metrics(b)
     sections = set(json.loads(text_a))
     assert {"mlp", "harvest", "sae", "interpretability", "reports"} <= sections, sections
     assert text_a == text_b
+    assert probe_a["inputs"] and json.dumps(probe_a, sort_keys=True) == json.dumps(probe_b, sort_keys=True)
 
 
 @pytest.mark.slow
 def test_same_seed_gives_the_same_artifacts(two_runs):
-    a, b, _ = two_runs
+    (a, _), (b, _), _ = two_runs
     for split in ("train", "val", "test"):
         xa, ya = load_excel(a.split_xlsx(split))
         xb, yb = load_excel(b.split_xlsx(split))
@@ -86,6 +91,8 @@ def test_same_seed_gives_the_same_artifacts(two_runs):
         assert tensors and all(torch.equal(da[k], db[k]) for k in tensors), path
     assert a.features_csv.read_text() == b.features_csv.read_text()
     assert a.neurons_csv.read_text() == b.neurons_csv.read_text()
+    la, lb = (torch.load(r.labels_cache, weights_only=True) for r in (a, b))
+    assert torch.equal(la["inputs"], lb["inputs"]) and torch.equal(la["feature_f1"], lb["feature_f1"])
 
 
 def test_another_seed_gives_other_numbers(tiny_run, tmp_path):

@@ -4,10 +4,12 @@ import pytest
 import torch
 
 import feature_splitting
+import label_features
 from analysis.splitting import decoder_parents, random_direction_control, splitting_summary
 from common.io import PipelineError, read_metrics
-from dataset.data_generator import ground_truth, sample_inputs
-from sae.sae_definition import SAE, SAEConfig, save_sae
+from dataset.task import ground_truth, sample_inputs
+from sae.registry import build_sae, sae_config
+from sae.sae_definition import save_sae
 
 
 def test_decoder_parents_find_the_split_direction():
@@ -41,7 +43,7 @@ def test_random_directions_match_density_and_score_lower_than_a_real_code():
 def sweep_run(copy_run):
     paths = copy_run()
     for d in (8, 16):
-        sae = SAE(SAEConfig(architecture="topk", d_in=64, d_sae=d, k=4), generator=torch.Generator().manual_seed(d))
+        sae = build_sae(sae_config("topk", d_in=64, d_sae=d, k=4), generator=torch.Generator().manual_seed(d))
         save_sae(sae, paths.sweep_sae("d_sae", str(d)), metrics={"fvu": 0.5, "l0": 4.0})
     return paths
 
@@ -59,6 +61,21 @@ def test_feature_splitting_stage(sweep_run, capsys):
     assert table["fvu"].tolist() == [0.5, 0.5]
     assert read_metrics(sweep_run.metrics)["feature_splitting"]["splits"][0]["child_sae"] == "d_sae=16"
     assert "d_sae=16 <- d_sae=8" in capsys.readouterr().out
+
+
+def test_feature_splitting_reads_the_runs_labels(sweep_run):
+    """The run's own SAE is not relabelled here: without current labels the stage names label_features.py."""
+    save_sae(build_sae(sae_config("topk", d_in=64, d_sae=8, k=4)), sweep_run.sae)
+    args = ["--run-dir", str(sweep_run.root), "--n-inputs", "2000", "--no-interchange"]
+    with pytest.raises(PipelineError, match="run label_features.py"):
+        feature_splitting.main(feature_splitting.parse_args(args))
+    label_features.main(label_features.parse_args(args[:4] + ["--quiet"]))
+    out = feature_splitting.main(feature_splitting.parse_args(args))
+    default = out["rows"][-1]
+    labels = read_metrics(sweep_run.metrics)["interpretability"]
+    assert default["name"] == "default" and default["alive"] == labels["features_alive"]
+    assert default["interchange_success"] == labels["interchange_success"]     # from the labels, not recomputed
+    assert "random_share_ge_0.8" in default
 
 
 def test_feature_splitting_needs_saes(copy_run):

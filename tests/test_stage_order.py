@@ -15,6 +15,7 @@ import pytest
 import feature_probe
 import feature_reports
 import harvest_activations
+import label_features
 import train_mlp
 import train_sae
 from common.cli import run_main
@@ -23,7 +24,8 @@ from common.paths import RunPaths
 ROOT = Path(__file__).resolve().parents[1]
 SAE_FLAGS = ["--d-sae", "64", "--steps", "4", "--n-eval", "100", "--batch-size", "128"]
 DATA = ("train_xlsx", "val_xlsx", "test_xlsx")
-ALL = DATA + ("mlp", "activations", "sae")
+LABELS = ("features_csv", "neurons_csv", "labels_cache")
+ALL = DATA + ("mlp", "activations", "sae") + LABELS
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,7 @@ def full_run(tiny_run, tmp_path_factory) -> RunPaths:
     run = RunPaths(tmp_path_factory.mktemp("stage_order") / "run")
     shutil.copytree(tiny_run.root, run.root)
     train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet"] + SAE_FLAGS))
+    label_features.main(label_features.parse_args(["--run-dir", str(run.root), "--quiet", "--n-inputs", "1000"]))
     return run
 
 
@@ -50,13 +53,21 @@ CASES = [
     ("harvest with an MLP but no data", ("mlp",), harvest_activations, [], "train_xlsx", "dataset/data_generator.py"),
     ("train_sae on an empty folder", (), train_sae, SAE_FLAGS, "activations", "harvest_activations.py"),
     ("train_sae with activations but no MLP", DATA + ("activations",), train_sae, SAE_FLAGS, "mlp", "train_mlp.py"),
+    ("label_features on an empty folder", (), label_features, [], "mlp", "train_mlp.py"),
+    ("label_features before the SAE", DATA + ("mlp", "activations"), label_features, [], "sae", "train_sae.py"),
     ("feature_probe on an empty folder", (), feature_probe, [], "mlp", "train_mlp.py"),
     ("feature_probe before the SAE", DATA + ("mlp", "activations"), feature_probe, [], "sae", "train_sae.py"),
+    ("feature_probe before the labels", DATA + ("mlp", "activations", "sae"), feature_probe, [], "features_csv",
+     "label_features.py"),
+    ("feature_probe without labels.pt", DATA + ("mlp", "activations", "sae", "features_csv", "neurons_csv"), feature_probe,
+     [], "labels_cache", "label_features.py"),
     ("feature_reports on an empty folder", (), feature_reports, [], "train_xlsx", "dataset/data_generator.py"),
     ("feature_reports before the SAE", DATA + ("mlp", "activations"), feature_reports, [], "sae", "train_sae.py"),
     ("feature_reports before the MLP", DATA, feature_reports, [], "mlp", "train_mlp.py"),
-    ("feature_reports without the test split", ("train_xlsx", "val_xlsx", "mlp", "activations", "sae"), feature_reports, [],
-     "test_xlsx", "dataset/data_generator.py"),
+    ("feature_reports without the test split", ("train_xlsx", "val_xlsx", "mlp", "activations", "sae") + LABELS,
+     feature_reports, [], "test_xlsx", "dataset/data_generator.py"),
+    ("feature_reports before the labels", DATA + ("mlp", "activations", "sae"), feature_reports, [], "features_csv",
+     "label_features.py"),
 ]
 
 
@@ -93,10 +104,11 @@ def test_harvest_needs_no_data_files_for_fresh_inputs(full_run, tmp_path):
 
 
 def test_real_processes_on_an_empty_run_folder(tmp_path):
-    """The two last stages as a user starts them, side by side (each costs a Python + torch start-up)."""
+    """The three last stages as a user starts them, side by side (each costs a Python + torch start-up)."""
     run = RunPaths(tmp_path / "fresh")
     run.root.mkdir()
-    cases = [("feature_probe.py", "train_mlp.py"), ("feature_reports.py", "dataset/data_generator.py")]
+    cases = [("label_features.py", "train_mlp.py"), ("feature_probe.py", "train_mlp.py"),
+             ("feature_reports.py", "dataset/data_generator.py")]
     procs = [subprocess.Popen([sys.executable, script, "--run-dir", str(run.root)], cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for script, _ in cases]
     for p, (script, first) in zip(procs, cases):
@@ -111,4 +123,4 @@ def test_real_processes_on_an_empty_run_folder(tmp_path):
 def test_workflow_from_refuses_an_unknown_stage():
     out = subprocess.run(["bash", "workflow.sh", "--from", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
-    assert "--from 'nonsense'" in out.stderr and all(s in out.stderr for s in ("data", "mlp", "harvest", "sae", "probe", "reports"))
+    assert "--from 'nonsense'" in out.stderr and all(s in out.stderr for s in ("data", "mlp", "harvest", "sae", "labels", "probe", "reports"))

@@ -1,9 +1,9 @@
 """Build every report of a run: gather the inputs once (`gather`), then write each page (`write_reports`).
 
-The labels (explanations, scores, causal effects, features.csv / neurons.csv) come from
-`analysis.labels.load_or_build_labels`, the project's one implementation; this module adds only
-what the pictures need from the same fresh inputs (histograms, top inputs, flows) and the per-sample
-trace of the train / val / test rows.
+The labels (explanations, scores, causal effects, features.csv / neurons.csv) are read as
+label_features.py wrote them (`analysis.labels_io.read_labels`); this module adds only what the
+pictures need from the same fresh inputs (histograms, top inputs, flows) and the per-sample trace of
+the train / val / test rows.
 """
 import time
 from dataclasses import dataclass, field
@@ -11,12 +11,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from analysis.causal import feature_output_weights
+from analysis.concepts import concept_set
+from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
+from analysis.labels_io import read_labels
+from analysis.run import load_run_models
 from common.io import atomic_write_text, read_metrics, require_inputs
-from dataset.data_generator import ground_truth
+from dataset.data_loader import load_excel
+from dataset.task import ground_truth
+from sae.splice import chunked_pass
 from viz import data as vd
+from viz import distributions, heatmap, overview, sankey
+from viz.common import write_plotly_js
+from viz.distributions import N_TOP_UNITS
+from viz.trace import write_trace as write_trace_xlsx
 
 SPLITS = ("train", "val", "test")
-N_TOP_UNITS = 12        # features / neurons whose activation histograms are drawn in full
 
 
 def _top_units(table, k: int) -> list:
@@ -91,8 +101,6 @@ class ReportInputs:
 
 def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
     """The labels' F1 matrices plus the counts that give each cell's precision, recall and support."""
-    from analysis.concepts import concept_set
-
     if labels.feature_f1 is None or not len(labels.concept_names):
         return None
     cs = concept_set()
@@ -107,8 +115,6 @@ def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
 
 def load_splits(paths):
     """The train, val and test rows, validated before any page is written: (split per row, x [n, 10], y [n])."""
-    from dataset.data_loader import load_excel
-
     xs, ys, splits = [], [], []
     for split in SPLITS:
         p = paths.split_xlsx(split)
@@ -127,19 +133,15 @@ def _noop(step: str) -> None:
     pass
 
 
-def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, progress: bool = False,
-           on_step=_noop) -> ReportInputs:
+def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_step=_noop) -> ReportInputs:
     """Load the run's data, models and labels and compute everything the pages draw. Everything that
-    can fail on a bad input fails here, before any page is written."""
-    from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
-    from analysis.labels import load_or_build_labels, load_run_models
-
+    can fail on a bad input fails here, before any page is written. The labels must have been made
+    with `seed` (and `n_inputs`, when given)."""
     t = {}
     t0 = time.time()
     mlp, sae = load_run_models(paths, device)
     splits = load_splits(paths)
-    kw = {} if n_inputs is None else {"n_inputs": n_inputs}
-    labels = load_or_build_labels(paths, seed=seed, device=device, progress=progress, **kw)
+    labels = read_labels(paths, seed=seed, n_inputs=n_inputs)
     t["labels"] = time.time() - t0
     on_step("labels")
     t1 = time.time()
@@ -147,7 +149,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     features, neurons = labels.features, labels.neurons
     max_act = torch.as_tensor(np.nan_to_num(features["max_act"].to_numpy(dtype=np.float64), nan=0.0), dtype=torch.float32)
     top = _top_units(features, N_TOP_UNITS)
-    fs = vd.fresh_stats(mlp, sae, x, max_act, keep_columns=top, device=device)
+    fs = vd.fresh_stats(mlp, sae, x, max_act, keep_columns=top)
     t["fresh"] = time.time() - t1
     on_step("fresh")
     t1 = time.time()
@@ -155,7 +157,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
     t["sankey_data"] = time.time() - t1
     on_step("sankey_data")
     mlp, sae = mlp.cpu(), sae.cpu()          # the rest (weights, the 10,000-row trace) is small
-    w_out = vd.feature_output_weights(mlp, sae)
+    w_out = feature_output_weights(mlp, sae)                             # [d_sae]
     # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
     card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
     card_contrib[fs.counts.numpy() == 0] = 0
@@ -176,25 +178,17 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, prog
 @torch.no_grad()
 def write_trace(paths, rd: ReportInputs) -> int:
     """The per-sample Excel trace of every train, val and test row; returns the number of rows."""
-    from viz.trace import write_trace as _write
-
     splits, x, y = rd.splits
-    h = rd.mlp.hidden(x)                                                        # [n, d_hidden]
-    f = rd.sae.encode(h)                                                        # [n, d_sae]
-    pred = rd.mlp.head(h).squeeze(-1)                                           # = mlp(x): forward == head(hidden(x))
-    spliced = rd.mlp.head(rd.sae.decode(f)).squeeze(-1)                         # as sae.metrics.spliced_forward
+    p = chunked_pass(rd.mlp, rd.sae, x)      # hidden [n, d_hidden], features [n, d_sae], mlp / spliced [n]
     expl = [rd.feature_label(i) for i in range(rd.sae.cfg.d_sae)]
     features = rd.features.assign(direct_effect_per_unit=rd.w_out.numpy())
-    _write(paths.trace_xlsx, splits, x, y, pred, spliced, h, f, expl, features)
+    write_trace_xlsx(paths.trace_xlsx, splits, x, y, p["mlp"], p["spliced"], p["hidden"], p["features"], expl, features)
     return len(x)
 
 
 def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
     """Write every page; returns {file name: number of plots} (the trace: its rows); timings into rd.timings.
     `on_step(name)` is called after each part (the stage script draws its progress bar with it)."""
-    from viz import distributions, heatmap, overview, sankey
-    from viz.common import write_plotly_js
-
     t = rd.timings
     written = {}
     write_plotly_js(paths)

@@ -12,6 +12,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.offline
 
+from common.io import atomic_write_text
+
 # the pages every report links to: (RunPaths property, title)
 NAV = (("index_html", "Overview & feature dashboard"),
        ("heatmap_html", "Logic circuit map"),
@@ -52,7 +54,6 @@ def esc(text) -> str:
 
 def write_plotly_js(paths) -> Path:
     """plotly.js, beside the pages (the pages reference it by relative path: works from file://)."""
-    from common.io import atomic_write_text
     path = paths.plotly_js
     js = plotly.offline.get_plotlyjs()
     if not path.exists() or path.stat().st_size != len(js.encode("utf-8")):

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, ground_truth
+from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, ground_truth
+from sae.splice import CHUNK, iter_chunks
 
-CHUNK = 8192
 HIST_BINS = 20          # bins of each feature's activation histogram (0, max_act]
 TOP_INPUTS = 8          # top-activating inputs stored per feature card
 # inputs behind the input -> neuron links (10 resampled forward passes each): ~50 per (pointer
@@ -56,11 +56,12 @@ class FreshStats:
 
 
 @torch.no_grad()
-def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(), device="cpu",
+def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(),
                 sparse: bool | None = None) -> FreshStats:
-    """One chunked pass over the inputs x [n, 10]; `hist_max` [d_sae] fixes each feature's histogram
-    range (its max activation on these inputs, from the labels). `sparse`: reduce over the nonzeros
-    only (None: when at most SPARSE_SHARE of the chunk's entries fire); both give the same numbers."""
+    """One chunked pass over the inputs x [n, 10] (`sae.splice.iter_chunks`, on the models' device);
+    `hist_max` [d_sae] fixes each feature's histogram range (its max activation on these inputs, from
+    the labels). `sparse`: reduce over the nonzeros only (None: when at most SPARSE_SHARE of the
+    chunk's entries fire); both give the same numbers."""
     n, d_sae, d_hidden = len(x), sae.cfg.d_sae, mlp.cfg.d_hidden
     gt = ground_truth(x)
     combo = pointer_combo(gt)
@@ -78,11 +79,10 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
     keep = {int(u): [] for u in keep_columns}
     scale = HIST_BINS / hist_max.clamp_min(1e-12)                                       # [d_sae]
     feat_ids = torch.arange(d_sae)
-    for i in range(0, n, CHUNK):
-        xc = x[i:i + CHUNK].to(device)
-        h = mlp.hidden(xc)                                                             # [c, d_hidden]
-        f = sae.encode(h).cpu()                                                        # [c, d_sae]
-        h = h.cpu()
+    for chunk in iter_chunks(mlp, sae, x, CHUNK):
+        i = chunk.start
+        f = chunk.features.cpu()                                                       # [c, d_sae]
+        h = chunk.hidden.cpu()                                                         # [c, d_hidden]
         h_all[i:i + len(h)] = h
         fire = f > 0                                                                   # [c, d_sae]
         nnz = int(fire.sum())
@@ -99,7 +99,7 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
             b = (f * scale).long().clamp_(0, HIST_BINS - 1) + feat_ids * HIST_BINS     # [c, d_sae]
             hist += torch.bincount(b[fire], minlength=d_sae * HIST_BINS)
             h_firing += (fire.T.float() @ h).double()                                  # [d_sae, d_hidden]
-            fine_sum += torch.zeros(G * N_DIGITS, d_sae).index_add_(0, fine[i:i + CHUNK], f).double()   # [1600, d_sae]
+            fine_sum += torch.zeros(G * N_DIGITS, d_sae).index_add_(0, fine[i:i + len(f)], f).double()   # [1600, d_sae]
         k = min(TOP_INPUTS, len(f))
         v, j = f.topk(k, dim=0)                                                        # [k, d_sae]
         cand_v = torch.cat([top_val, v])
@@ -133,12 +133,6 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         h=h_all, columns={u: torch.cat(v).numpy() if v else np.zeros(0) for u, v in keep.items()},
         cell_counts=cell_counts.view(N_COMBOS, N_DIGITS), cell_h=cell_h.view(N_COMBOS, N_DIGITS, d_hidden),
         cell_f=sums["cell"].view(N_COMBOS, N_DIGITS, d_sae), combo_value=combo_value)
-
-
-def feature_output_weights(mlp, sae) -> torch.Tensor:
-    """W_dec[i] @ w_head for every feature: the prediction's change per unit of activation [d_sae]."""
-    from analysis.causal import feature_output_weights as fow    # the project's one definition
-    return fow(mlp, sae).detach().cpu()
 
 
 @torch.no_grad()

@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.build import N_TOP_UNITS as N_TOP
 from viz.common import esc, figure_html, page, section
 
+N_TOP_UNITS = 12        # features / neurons whose activation histograms are drawn in full
 GRID_COLS = 4
 N_BINS = 30         # bins of each activation histogram
 FLOOR = -6.0        # log10 density shown for units that never fired (kept apart in the caption)
@@ -76,7 +76,7 @@ def build(paths, rd) -> tuple[str, int]:
                          figure_html(fig2, "density-neurons", cap2, height=340), anchor="density-neurons"))
     n_plots += 2
 
-    top_f = rd.top_features(N_TOP)
+    top_f = rd.top_features(N_TOP_UNITS)
     if top_f:
         fig = activation_grid(top_f, rd.feature_label, rd.feature_values, "feature")
         cap = (f"For the {len(top_f)} best-explained alive features, each panel counts the fresh inputs by the feature's "
@@ -87,7 +87,7 @@ def build(paths, rd) -> tuple[str, int]:
         n_plots += 1
     else:
         parts.append(section("Where the top features fire", '<p class="note">No feature fired on the fresh inputs.</p>'))
-    top_n = rd.top_neurons(N_TOP)
+    top_n = rd.top_neurons(N_TOP_UNITS)
     if top_n:
         fig = activation_grid(top_n, rd.neuron_label, rd.neuron_values, "neuron")
         cap = (f"The same for the {len(top_n)} best-explained neurons: each panel counts the fresh inputs by the neuron's "

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from common.io import PipelineError, atomic_write_text
-from dataset.data_generator import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2
+from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2
 from mlp.mlp_definition import DIGIT_POSITIONS
 
 JS_PATH = Path(__file__).resolve().parent / "static" / "probe.js"
@@ -64,7 +64,7 @@ def probe_payload(mlp, sae, features: pd.DataFrame, reference_inputs) -> dict:
                 "fc1_w": _b64(mlp.fc1.weight), "fc1_b": _b64(mlp.fc1.bias),      # [d_mlp, 16], [d_mlp]
                 "fc2_w": _b64(mlp.fc2.weight), "fc2_b": _b64(mlp.fc2.bias),      # [d_hidden, d_mlp]
                 "head_w": _b64(mlp.head.weight), "head_b": _b64(mlp.head.bias)},  # [1, d_hidden], [1]
-        "sae": {"architecture": arch, "d_in": d_in, "d_sae": sae.cfg.d_sae, "k": sae.cfg.k, **sae_w},
+        "sae": {"architecture": arch, "d_in": d_in, "d_sae": sae.cfg.d_sae, "k": getattr(sae.cfg, "k", None), **sae_w},
         "labels": _labels(features),
         "reference_inputs": [[int(v) for v in x] for x in reference_inputs],
     }

@@ -9,7 +9,7 @@ table as features.csv). Sheet "about": what the columns mean.
 import numpy as np
 import torch
 
-from dataset.data_generator import ground_truth
+from dataset.task import ground_truth
 from viz.xlsx import DECIMAL_STYLE, LEFT_STYLE, Sheet, write_xlsx
 
 TOP = 10

@@ -1,0 +1,102 @@
+"""The labels on disk: what `label_features.py` writes and every later stage reads.
+
+`reports/features.csv` and `reports/neurons.csv` (one row per unit, see `analysis.explain`),
+`reports/labels.pt` (the fresh inputs and the unit-by-condition F1 matrices) and the
+"interpretability" section of metrics.json. `read_labels` is the one reader: it refuses labels that
+are missing, older than the MLP or SAE file, made by older scoring code or with another seed /
+number of inputs, naming `label_features.py` as the stage to run.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from common.io import PipelineError, atomic_path, atomic_torch_save, read_metrics, require_inputs, safe_torch_load, update_metrics
+from common.paths import RunPaths
+
+METRICS_SECTION = "interpretability"
+LABELS_VERSION = 3               # bump when the scoring changes, so labels made by older code are refused (the new
+                                 # "variables" column is not read back, so version 3 files stay valid)
+LABEL_FILES = ("features_csv", "neurons_csv", "labels_cache")    # RunPaths properties
+PRODUCER = "label_features.py"
+# columns read back as text; every other non-numeric column is parsed by pandas
+STRING_COLUMNS = ("kind", "status", "explanation", "explanation_kind", "variables", "concept_explanation",
+                  "ramp_explanation")
+NUMERIC_COLUMNS = ("density", "mean_act", "max_act", "score", "precision", "recall", "f1", "corr", "concept_f1",
+                   "concept_score", "ramp_score", "effect_where_true", "effect_where_false", "effect_where_active",
+                   "effect_mean_abs")
+
+
+@dataclass
+class Labels:
+    features: pd.DataFrame               # one row per SAE feature (see analysis.explain + effect columns)
+    neurons: pd.DataFrame                # one row per neuron
+    summary: dict                        # also metrics.json "interpretability"
+    inputs: torch.Tensor                 # LongTensor [n, 10], the fresh "analysis"-stream inputs
+    concept_names: list                  # columns of feature_f1 / neuron_f1: every single condition on
+                                         # p1, p2, a, b, a - b, target (deduplicated)
+    feature_f1: np.ndarray               # [d_sae, n_concepts] F1 of each feature vs each single condition
+    neuron_f1: np.ndarray                # [d_hidden, n_concepts]
+    extras: dict = field(default_factory=dict)
+
+
+def write_table(path: Path, df: pd.DataFrame) -> None:
+    """A table as CSV, atomically, floats to 6 significant digits (every CSV of the reports)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """features.csv / neurons.csv back as written: empty text stays "", empty numbers are NaN."""
+    df = pd.read_csv(path, keep_default_na=False, na_values={c: ["", "nan", "NaN"] for c in NUMERIC_COLUMNS})
+    if "monosemantic" in df:
+        df["monosemantic"] = df["monosemantic"].astype(str).str.lower() == "true"
+    return df
+
+
+def write_labels(paths: RunPaths, labels: Labels) -> None:
+    write_table(paths.features_csv, labels.features)
+    write_table(paths.neurons_csv, labels.neurons)
+    atomic_torch_save({"inputs": labels.inputs, "concept_names": list(labels.concept_names),
+                       "feature_f1": torch.from_numpy(labels.feature_f1),
+                       "neuron_f1": torch.from_numpy(labels.neuron_f1),
+                       "summary_seed": labels.summary["seed"], "summary_n_inputs": labels.summary["n_inputs"],
+                       "version": LABELS_VERSION}, paths.labels_cache)
+    update_metrics(paths.metrics, METRICS_SECTION, labels.summary)
+
+
+def _rerun(paths: RunPaths, flags: str = "") -> str:
+    return f"run {PRODUCER} --run-dir {paths.root}{flags} first"
+
+
+def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None = None) -> Labels:
+    """The run's labels as `label_features.py` wrote them. Refused with one line naming that stage when
+    missing, older than the MLP or SAE file, written by other scoring code, or (when given) made with
+    another seed or number of inputs."""
+    require_inputs(paths, "mlp", "sae", *LABEL_FILES)
+    made = min(getattr(paths, p).stat().st_mtime for p in LABEL_FILES)
+    for model in (paths.mlp, paths.sae):
+        if model.stat().st_mtime > made:
+            raise PipelineError(f"{paths.features_csv}: labels older than {model}; {_rerun(paths)}")
+    cache = safe_torch_load(paths.labels_cache, "labels file", _rerun(paths))
+    if not isinstance(cache, dict) or cache.get("version") != LABELS_VERSION:
+        raise PipelineError(f"{paths.labels_cache}: labels made by another version of the scoring; {_rerun(paths)}")
+    summary = read_metrics(paths.metrics).get(METRICS_SECTION)
+    if (not isinstance(summary, dict) or summary.get("seed") != cache.get("summary_seed")
+            or summary.get("n_inputs") != cache.get("summary_n_inputs")):
+        raise PipelineError(f"{paths.metrics}: no '{METRICS_SECTION}' section matching {paths.labels_cache}; "
+                            f"{_rerun(paths)}")
+    if (seed is not None and summary["seed"] != seed) or (n_inputs is not None and summary["n_inputs"] != n_inputs):
+        want_seed = summary["seed"] if seed is None else seed
+        want_n = summary["n_inputs"] if n_inputs is None else n_inputs
+        raise PipelineError(f"{paths.labels_cache}: labels made with --seed {summary['seed']} --n-inputs "
+                            f"{summary['n_inputs']}; {_rerun(paths, f' --seed {want_seed} --n-inputs {want_n}')}")
+    try:
+        features, neurons = read_table(paths.features_csv), read_table(paths.neurons_csv)
+        return Labels(features=features, neurons=neurons, summary=summary, inputs=cache["inputs"],
+                      concept_names=list(cache["concept_names"]), feature_f1=cache["feature_f1"].numpy(),
+                      neuron_f1=cache["neuron_f1"].numpy())
+    except (ValueError, KeyError, AttributeError, pd.errors.ParserError) as e:
+        raise PipelineError(f"{paths.features_csv}: unreadable labels ({type(e).__name__}); {_rerun(paths)}") from None
