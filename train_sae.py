@@ -4,8 +4,9 @@ Reads  <run-dir>/mlp_activations.pt (stage 3: harvest_activations.py) and <run-d
 Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config), the same SAE in
        SAELens's layout in <run-dir>/sae/saelens/ (cfg.json, sae_weights.safetensors,
        sparsity.safetensors), and the "sae" section of <run-dir>/metrics.json; while training, <run-dir>/sae/checkpoint.pth (removed when done).
-       With --sweep: <run-dir>/sae/sweep/<name>=<value>/sae_model.pth per value, sweep.csv and
-       frontier.html (L0 vs FVU), and the "sae_sweep" section of metrics.json.
+       With --name NAME: the same for a named SAE, in <run-dir>/sae/NAME/ and section "sae:NAME".
+       With --sweep S=v1,v2: one named SAE per value (<name or "sweep">_S_<v>), sae/sweep/sweep.csv and
+       frontier.html, and the "sae_sweep" section of metrics.json.
 
 The last --n-eval activations are held out: every metric is measured on them.
 
@@ -20,11 +21,13 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
 import argparse
 import csv
 import io
+import re
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 from tqdm import tqdm
 
+from common import distributed
 from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
 from mlp.activations import load_activations
@@ -34,6 +37,7 @@ from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.registry import architecture_class, config_fields, sae_config
 from sae.saelens import save_saelens
 from sae.sae_definition import save_sae
+from sae.sources import StreamSource
 from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
 from viz.frontier import frontier_html
 
@@ -105,6 +109,14 @@ def parse_args(argv=None):
             else type(ARCHITECTURES[DEFAULT_ARCHITECTURE].RECIPE[name])
         t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{helptext} (default: {default})")
     t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
+    t.add_argument("--stream", action="store_true",
+                   help="train on fresh task inputs run through the MLP batch by batch (no activations file, memory "
+                        "independent of the sample count); held out: --n-eval inputs of a stream of their own")
+    t.add_argument("--n-samples", type=int, default=None,
+                   help="with --stream: training activations in all (sets --steps to n_samples / batch size)")
+    p.add_argument("--name", default=None,
+                   help="train a named SAE into <run-dir>/sae/NAME/ (its own labels and reports follow with --sae NAME "
+                        "in the later stages), leaving every other SAE of the run alone (default: the run's default SAE)")
     p.add_argument("--sweep", metavar="NAME=v1,v2,...",
                    help=f"train one SAE per value of NAME into <run-dir>/sae/sweep/ (NAME one of: {', '.join(sweepable())})")
     return p.parse_args(argv)
@@ -141,6 +153,15 @@ def configs_from_args(args, d_in: int) -> tuple:
     if "resample_at" in train:
         train["resample_at"] = _parse_resample_at(train["resample_at"])
     tc = TrainConfig(**train, seed=args.seed).for_architecture(arch)
+    n_samples = getattr(args, "n_samples", None)
+    if n_samples is not None:
+        if not getattr(args, "stream", False):
+            raise PipelineError(f"--n-samples {n_samples}: only with --stream (a harvested file has the samples it has)")
+        if n_samples < tc.batch_size:
+            raise PipelineError(f"--n-samples {n_samples}: expected at least one batch ({tc.batch_size})")
+        tc = replace(tc, steps=n_samples // tc.batch_size)
+    if getattr(args, "stream", False) and tc.steps == 0:
+        raise PipelineError("--steps 0 (train by epochs) needs a harvested file; with --stream give --steps or --n-samples")
     for name in ("batch_size",):
         if getattr(tc, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(tc, name)}: expected a positive integer")
@@ -158,8 +179,13 @@ def configs_from_args(args, d_in: int) -> tuple:
 
 
 def load_inputs(args):
-    """(activations dict, MLP) of the run; a missing input names the stage to run first."""
+    """(activations dict, MLP) of the run; a missing input names the stage to run first. With
+    --stream there is no file: the dict holds the stream and its held-out set."""
     paths = run_paths(args)
+    if args.stream:
+        require_inputs(paths, "mlp")
+        mlp = load_mlp(paths.mlp)
+        return {"stream": True, "source": f"stream:seed={args.seed}"}, mlp
     require_inputs(paths, "activations")
     data = load_activations(paths.activations)
     require_inputs(paths, "mlp")
@@ -173,8 +199,15 @@ def load_inputs(args):
 def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae") -> tuple:
     """Train one SAE with the settings in `args`; (sae, summary dict with the held-out metrics,
     density list included)."""
-    acts = data["activations"].float()                                # [N, d_in]
-    sae_cfg, tc = configs_from_args(args, acts.shape[1])
+    d_in = mlp.cfg.d_hidden if data.get("stream") else data["activations"].shape[1]
+    sae_cfg, tc = configs_from_args(args, d_in)
+    if data.get("stream"):
+        acts = StreamSource(mlp, args.seed, tc.n_eval, device=device)
+        h_eval, x_eval, y_eval = acts.held_out()
+    else:
+        acts = data["activations"].float()                            # [N, d_in]
+        _, eval_rows = split_activations(acts, tc.n_eval)
+        h_eval, x_eval, y_eval = acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows]
     seed_everything(args.seed)
     bar = tqdm(total=1, desc=desc, disable=args.quiet, leave=False)
 
@@ -189,14 +222,15 @@ def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae"
                       resume=getattr(args, "resume", False), on_step=on_step)
     bar.close()
     train_seconds = time.perf_counter() - t0
-    _, eval_rows = split_activations(acts, tc.n_eval)
     mlp = mlp.to(device)
-    m = evaluate_sae(sae, mlp, acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows].float())
+    m = evaluate_sae(sae, mlp, h_eval, x_eval, y_eval.float())
     summary = {**{k: v for k, v in m.items()}, "train_seconds": round(train_seconds, 2),
                "loop_seconds": round(info["seconds"], 2), "steps": info["steps"], "resampled": info["resampled"],
                "n_train": info["n_train"], "n_eval": info["n_eval"], "config": sae_cfg.to_dict(),
                "train_config": asdict(tc), "source": data.get("source", "")}
-    return sae, summary
+    if info["processes"] > 1:
+        summary["processes"] = info["processes"]
+    return sae, summary, info["history"]
 
 
 def metrics_table(m: dict) -> str:
@@ -235,23 +269,45 @@ def parse_sweep(text: str) -> tuple:
     return name, [v.strip() for v in values.split(",") if v.strip()], parsed
 
 
-def run_sweep(args, data, mlp, device) -> dict:
+def sweep_member(args, name: str, text: str) -> str:
+    """The SAE name of one sweep value: <--name or "sweep">_<setting>_<value> (a plain identifier)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{args.name or 'sweep'}_{name}_{text}")
+
+
+def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
+    """One named SAE per value (sae/<member>/, metrics section sae:<member>); every process trains
+    under torchrun, only the writer saves and prints. Every value is checked before any training."""
     paths = run_paths(args)
     name, texts, values = parse_sweep(args.sweep)
-    rows = []
+    d_in = mlp.cfg.d_hidden
+    members = []
     for text, value in zip(texts, values):
         one = argparse.Namespace(**{**vars(args), name: value, "resume": False})
-        sae, m = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
-        save_sae(sae, paths.sweep_sae(name, text), metrics=_without_density(m), train_config=m["train_config"])
+        try:
+            configs_from_args(one, d_in)
+        except PipelineError as e:
+            raise PipelineError(f"--sweep {name}={text}: {e}") from None
+        members.append((text, value, one, paths.for_sae(sweep_member(args, name, text))))
+    rows = []
+    for text, value, one, member in members:
+        sae, m, history = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
+        if not writer:
+            continue
+        save_sae(sae, member.sae, metrics={**_without_density(m), "history": history}, train_config=m["train_config"])
+        if sae.SAELENS_ARCHITECTURE is not None:
+            save_saelens(sae, member.sae_saelens_dir, density_log10=m["density_log10"])
+        update_metrics(member.metrics, member.section("sae"), _without_density(m))
         rows.append({name: value, **{k: m[k] for k in ("fvu", "l0", "dead_share", "dense_share",
                                                        "spliced_exact_match", "spliced_mse", "mlp_exact_match",
                                                        "resampled", "train_seconds")},
-                     "architecture": args.architecture, "d_sae": m["config"]["d_sae"],
-                     "path": str(paths.sweep_sae(name, text))})
+                     "architecture": args.architecture, "d_sae": m["config"]["d_sae"], "sae": member.sae_name,
+                     "path": str(member.sae)})
+    if not writer:
+        return {"name": name, "rows": rows}
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
+    table = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    table.writeheader()
+    table.writerows(rows)
     atomic_write_text(paths.sweep_csv, buf.getvalue())
     title = f"SAE sweep over {name}: {args.architecture}" + (f", d_sae={args.d_sae}" if args.d_sae else "")
     atomic_write_text(paths.sweep_html, frontier_html(rows, name, title))
@@ -261,22 +317,48 @@ def run_sweep(args, data, mlp, device) -> dict:
         print("  ".join(f"{c:>20}" for c in cols))
         for r in rows:
             print("  ".join(f"{r[c]:>20.4g}" if isinstance(r[c], float) else f"{r[c]!s:>20}" for c in cols))
-        print(f"wrote {len(rows)} SAEs under {paths.sweep_dir}, {paths.sweep_csv}, {paths.sweep_html}")
+        print(f"wrote {len(rows)} SAEs ({', '.join(r['sae'] for r in rows)}) under {paths.root / 'sae'}; "
+              f"{paths.sweep_csv}, {paths.sweep_html}; label them with label_features.py --sae all")
     return {"name": name, "rows": rows}
 
 
+def sae_paths(args):
+    """The run's paths for the SAE this invocation trains (--name, or the default SAE)."""
+    try:
+        return run_paths(args).for_sae(args.name)
+    except ValueError as e:
+        raise PipelineError(f"--name: {e}") from None
+
+
 def main(args) -> dict:
-    paths = run_paths(args)
-    device = pick_device(args.device)
+    paths = sae_paths(args)
+    rank, n_ranks, device = distributed.start(pick_device(args.device))
+    try:
+        return _main(args, paths, device, rank)
+    except RuntimeError as e:
+        if distributed.is_peer_failure(e):
+            raise PipelineError(f"process {rank} of {n_ranks}: another process of the torchrun job stopped "
+                                f"({' '.join(str(e).split())[:120]}); nothing was written; re-run with --resume") from None
+        raise
+    finally:
+        distributed.stop()
+
+
+def _main(args, paths, device, rank: int) -> dict:
+    writer = rank == 0                                                # under torchrun only rank 0 writes or prints
+    if not writer:
+        args = argparse.Namespace(**{**vars(args), "quiet": True})
     data, mlp = load_inputs(args)
     if args.sweep:
-        return run_sweep(args, data, mlp, device)
-    sae, m = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
+        return run_sweep(args, data, mlp, device, writer)
+    sae, m, history = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
+    if not writer:
+        return m
     section = _without_density(m)
-    save_sae(sae, paths.sae, metrics=section, train_config=m["train_config"])
+    save_sae(sae, paths.sae, metrics={**section, "history": history}, train_config=m["train_config"])
     if sae.SAELENS_ARCHITECTURE is not None:
         save_saelens(sae, paths.sae_saelens_dir, density_log10=m["density_log10"])
-    update_metrics(paths.metrics, "sae", section)
+    update_metrics(paths.metrics, paths.section("sae"), section)
     paths.sae_checkpoint.unlink(missing_ok=True)
     if not args.quiet:
         print(f"SAE {m['config']['architecture']} d_sae={m['config']['d_sae']} on {m['source'] or 'activations'} "

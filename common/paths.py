@@ -2,11 +2,23 @@
 
 Scripts take `--run-dir` and ask `RunPaths` where things live; nothing else spells out a
 file name.
+
+A run holds one MLP and any number of SAEs of it. The default SAE lives in `sae/` with its labels
+and pages in `reports/`; an SAE named NAME (`train_sae.py --name NAME`) lives in `sae/NAME/` with
+its labels and pages in `reports/NAME/`, and its metrics.json sections are `sae:NAME`,
+`interpretability:NAME`, `reports:NAME`. `RunPaths(root).for_sae(NAME)` answers every SAE-specific
+question (`sae`, `features_csv`, `reports_dir`, `section("sae")`, ...) for that SAE, so a stage is
+written once for all of them.
 """
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_RUN_DIR = Path("runs/default")
+DEFAULT_SAE = "default"    # the name of the run's default SAE (sae/, reports/)
+SAE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# names a named SAE cannot take: they are folders or files of sae/ and reports/ already
+RESERVED_NAMES = {DEFAULT_SAE, "sweep", "saelens", "labels", "checkpoint", "sae_model", "static", "compare"}
 # the stage that makes each input artifact (and what to call it), for "run ... first" messages
 PRODUCERS = {
     "train_xlsx": ("", "dataset/data_generator.py"),
@@ -21,12 +33,46 @@ PRODUCERS = {
 }
 
 
+def check_sae_name(name: str) -> str:
+    """`name` if it can name an SAE of a run, else ValueError saying what a name must be."""
+    if not SAE_NAME.fullmatch(name or ""):
+        shown = name if len(name or "") <= 80 else f"{name[:80]}... ({len(name)} characters)"
+        raise ValueError(f"SAE name {shown!r}: expected a plain identifier (letters, digits, _; not starting with "
+                         "a digit; at most 64 characters)")
+    if name.lower() in RESERVED_NAMES - {DEFAULT_SAE}:
+        raise ValueError(f"SAE name {name!r}: taken by a file or folder of the run; pick another")
+    return name
+
+
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
+    sae_name: str = DEFAULT_SAE   # which SAE of the run the SAE-specific paths are about
 
     def __post_init__(self):
         object.__setattr__(self, "root", Path(self.root))
+
+    def for_sae(self, name: str | None) -> "RunPaths":
+        """The same run, with the SAE-specific paths of the SAE `name` (None: the default SAE)."""
+        name = DEFAULT_SAE if name in (None, DEFAULT_SAE) else check_sae_name(name)
+        return replace(self, sae_name=name)
+
+    @property
+    def is_default_sae(self) -> bool:
+        return self.sae_name == DEFAULT_SAE
+
+    def section(self, stage: str) -> str:
+        """This SAE's section of metrics.json for a stage ("sae", "interpretability", "reports")."""
+        return stage if self.is_default_sae else f"{stage}:{self.sae_name}"
+
+    def sae_names(self) -> list[str]:
+        """The SAEs of the run that have a model file: the default first, then named ones by name."""
+        base = self.root / "sae"
+        names = [DEFAULT_SAE] if (base / "sae_model.pth").exists() else []
+        if base.is_dir():
+            names += sorted(p.parent.name for p in base.glob("*/sae_model.pth")
+                            if SAE_NAME.fullmatch(p.parent.name) and p.parent.name.lower() not in RESERVED_NAMES)
+        return names
 
     # stage 1: data
     @property
@@ -69,7 +115,7 @@ class RunPaths:
     # stage 4: SAE
     @property
     def sae_dir(self) -> Path:
-        return self.root / "sae"
+        return self.root / "sae" if self.is_default_sae else self.root / "sae" / self.sae_name
 
     @property
     def sae(self) -> Path:
@@ -86,11 +132,7 @@ class RunPaths:
 
     @property
     def sweep_dir(self) -> Path:
-        return self.sae_dir / "sweep"
-
-    def sweep_sae(self, name: str, value: str) -> Path:
-        """The SAE a `train_sae.py --sweep NAME=...` run trains for one value."""
-        return self.sweep_dir / f"{name}={value}" / "sae_model.pth"
+        return self.root / "sae" / "sweep"
 
     @property
     def sweep_csv(self) -> Path:
@@ -103,7 +145,12 @@ class RunPaths:
     # stages 5-6: probe and reports
     @property
     def reports_dir(self) -> Path:
-        return self.root / "reports"
+        return self.root / "reports" if self.is_default_sae else self.root / "reports" / self.sae_name
+
+    @property
+    def compare_html(self) -> Path:
+        """feature_reports.py: every SAE of the run beside the neurons and random directions."""
+        return self.root / "reports" / "compare.html"
 
     @property
     def index_html(self) -> Path:
@@ -120,6 +167,16 @@ class RunPaths:
     @property
     def sankey_html(self) -> Path:
         return self.reports_dir / "uhd_bold_sankey.html"
+
+    @property
+    def probe_html(self) -> Path:
+        """feature_reports.py: the MLP and the SAE run in the browser on a typed input (viz/probe_page.py)."""
+        return self.reports_dir / "probe.html"
+
+    @property
+    def training_html(self) -> Path:
+        """feature_reports.py: the training curves of the MLP and the SAE, from their files."""
+        return self.reports_dir / "training.html"
 
     @property
     def trace_xlsx(self) -> Path:

@@ -185,6 +185,7 @@ def world() -> tuple[int, int]:
     return 0, 1
 
 
+HISTORY_POINTS = 200   # training-history entries kept per run (every steps // 200 steps; batch statistics)
 CHECKPOINT_KEYS = ["state_dict", "optimizer", "generator", "step", "source", "since_fired", "resampled"]
 CHECKPOINT_REMEDY = "delete it and re-run train_sae.py"
 
@@ -222,7 +223,7 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
     elif tc.dec_init != "random":
         raise ValueError(f"dec_init {tc.dec_init!r}: expected random or data")
     optimizer = make_optimizer(sae, tc)
-    step, resampled, seconds_before = 0, 0, 0.0
+    step, resampled, seconds_before, history = 0, 0, 0.0, []
     source.start()
     since_fired = torch.zeros(sae_cfg.d_sae, dtype=torch.long)        # inputs since each feature last fired
 
@@ -235,9 +236,10 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
         generator.set_state(ck["generator"])
         source.load_state_dict(ck["source"])
         step, since_fired, resampled = ck["step"], ck["since_fired"], ck["resampled"]
-        seconds_before = ck.get("seconds", 0.0)
+        seconds_before, history = ck.get("seconds", 0.0), list(ck.get("history", []))
 
     resample_steps = {int(f * steps) for f in tc.resample_at if 0 < f < 1}
+    history_every = max(1, steps // HISTORY_POINTS)
     since_fired = since_fired.to(device)
     sae.train()
     loss_fn = _Loss(sae)
@@ -251,6 +253,9 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
         scale = min(1.0, (step + 1) / tc.sparsity_warmup_steps) if tc.sparsity_warmup_steps > 0 else 1.0
         dead = since_fired >= tc.dead_window
         loss, fired, stats = loss_fn(h, var, dead, scale)
+        if not math.isfinite(float(loss.detach())):
+            raise PipelineError(f"SAE training diverged at step {step + 1} of {steps} (loss {float(loss.detach())}); "
+                                f"lower --lr (now {tc.lr:g}) and re-run; nothing was written")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()                                               # (DDP averages the ranks' gradients here)
         sae.remove_parallel_grad_()
@@ -269,6 +274,9 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
             n = resample_dead_(sae, optimizer, source.draw(n_score), dead, generator, tc.resample_enc_scale)
             since_fired[dead] = 0
             resampled += n
+        if step % history_every == 0 or step == steps:
+            history.append({"step": step, "loss": float(loss.detach()), "fvu": stats["mse"], "l0": stats["l0"],
+                            "dead_share": float((since_fired >= tc.dead_window).float().mean())})
         if on_step is not None:
             on_step(step, steps, {"loss": float(loss.detach()), **stats})
         if (checkpoint_path is not None and rank == 0 and tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0
@@ -277,8 +285,14 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
                 "state_dict": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "source": source.state_dict(), "step": step, "since_fired": since_fired.cpu(),
-                "resampled": resampled, "seconds": seconds_before + time.perf_counter() - t0, "var": var})
+                "resampled": resampled, "seconds": seconds_before + time.perf_counter() - t0, "var": var,
+                "history": history})
+    bad = [name for name, p in sae.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise PipelineError(f"SAE training ended with non-finite {', '.join(bad)}; lower --lr (now {tc.lr:g}) and re-run; "
+                            "nothing was written")
     info = {"steps": steps, "seconds": seconds_before + time.perf_counter() - t0, "resampled": resampled,
             "n_train": source.n_train if source.n_train is not None else steps * tc.batch_size, "n_eval": n_eval,
-            "dead_at_end_of_training": int((since_fired >= tc.dead_window).sum()), "processes": n_ranks}
+            "dead_at_end_of_training": int((since_fired >= tc.dead_window).sum()), "processes": n_ranks,
+            "history": history}
     return sae.eval(), info
