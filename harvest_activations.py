@@ -13,10 +13,12 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
 import argparse
 import time
 
+import torch
 from tqdm import tqdm
 
-from common.cli import add_common_args, pick_device, run_main, run_paths
+from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths
 from common.io import PipelineError, require_inputs, update_metrics
+from common.validate import int_range, positive_int
 from dataset.data_loader import load_excel
 from dataset.task import sample_inputs, stream_seed
 from mlp.activations import firing_counts, harvest, save_activations
@@ -26,12 +28,13 @@ MAX_SAMPLES = 4_000_000  # 4e6 x 512 float32 = 8 GiB: the most this 24 GiB machi
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--n-samples", type=int, default=None,
-                   help="harvest N fresh inputs sampled from the task (default: the training split's rows)")
+    p.add_argument("--n-samples", type=int_range(1, MAX_SAMPLES), default=None,
+                   help=f"harvest N fresh inputs sampled from the task, 1..{MAX_SAMPLES:,} "
+                        "(default: the training split's rows)")
     p.add_argument("--data", default=None, help="harvest the rows of this Excel file instead of the training split")
-    p.add_argument("--batch-size", type=int, default=65536, help="inputs per forward pass (default: 65536)")
+    p.add_argument("--batch-size", type=positive_int, default=65536, help="inputs per forward pass (default: 65536)")
     return p.parse_args(argv)
 
 
@@ -40,9 +43,6 @@ def main(args) -> dict:
     require_inputs(paths, "mlp")
     model = load_mlp(paths.mlp, device=pick_device(args.device))
     if args.n_samples is not None:
-        if not 1 <= args.n_samples <= MAX_SAMPLES:
-            raise PipelineError(f"--n-samples {args.n_samples}: expected 1..{MAX_SAMPLES:,} "
-                                f"({MAX_SAMPLES:,} x {model.cfg.d_hidden} float32 is the most this machine's memory holds)")
         x = sample_inputs(args.n_samples, seed=stream_seed(args.seed, "harvest"))
         source = f"fresh:{args.n_samples}:seed={args.seed}"
     else:
@@ -54,6 +54,9 @@ def main(args) -> dict:
     t0 = time.time()
     with tqdm(total=len(x), desc="harvest", unit="input", disable=args.quiet) as bar:
         acts = harvest(model, x, args.batch_size, on_chunk=bar.update)           # [N, d_hidden]
+    if not all(bool(torch.isfinite(acts[i:i + args.batch_size]).all()) for i in range(0, len(acts), args.batch_size)):
+        raise PipelineError(f"{paths.mlp}: the MLP's hidden layer is NaN or infinite on these inputs; "
+                            f"re-run train_mlp.py ({paths.activations} is unchanged)")
     counts = firing_counts(acts)
     seconds = time.time() - t0
     save_activations(paths.activations, acts, x, source)

@@ -23,11 +23,15 @@ if /i "%~1"=="test" (
 
 :parse
 if "%~1"=="" goto checkfrom
+for %%f in (--run-dir --seed --from) do if /i "%~1"=="%%f" if "%~2"=="" (
+  echo error: workflow.bat: %~1 needs a value 1>&2
+  exit /b 2
+)
 if /i "%~1"=="--run-dir" ( set "RUN_DIR=%~2" & shift & shift & goto parse )
 if /i "%~1"=="--seed" ( set "SEED=%~2" & shift & shift & goto parse )
 if /i "%~1"=="--from" ( set "FROM=%~2" & shift & shift & goto parse )
 if /i "%~1"=="--help" ( findstr /b "rem" "%~f0" & exit /b 0 )
-echo workflow.bat: unknown argument '%~1' 1>&2
+echo error: workflow.bat: unknown argument '%~1' 1>&2
 exit /b 2
 
 :checkfrom
@@ -38,7 +42,7 @@ for %%s in (%STAGES%) do (
   set /a i+=1
 )
 if not defined FROM_INDEX (
-  echo workflow.bat: --from '%FROM%': expected one of: %STAGES% 1>&2
+  echo error: workflow.bat: --from '%FROM%': expected one of: %STAGES% 1>&2
   exit /b 2
 )
 

@@ -21,15 +21,22 @@ if [[ "${1:-}" == "test" ]]; then MODE=test; shift; fi
 if [[ $MODE == pipeline ]]; then
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      --run-dir) RUN_DIR="$2"; shift 2 ;;
-      --seed) SEED="$2"; shift 2 ;;
-      --from) FROM="$2"; shift 2 ;;
+      --run-dir|--seed|--from)
+        if [[ $# -lt 2 || -z "$2" || "$2" == --* ]]; then
+          echo "error: workflow.sh: $1 needs a value (see ./workflow.sh --help)" >&2; exit 2
+        fi
+        case "$1" in --run-dir) RUN_DIR="$2" ;; --seed) SEED="$2" ;; --from) FROM="$2" ;; esac
+        shift 2 ;;
       -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-      *) echo "workflow.sh: unknown argument '$1' (see ./workflow.sh --help)" >&2; exit 2 ;;
+      *) echo "error: workflow.sh: unknown argument '${1:0:80}' (see ./workflow.sh --help)" >&2; exit 2 ;;
     esac
   done
+  # the same range as every stage's --seed (common/validate.py), checked before the slow set-up
+  if [[ ! $SEED =~ ^[0-9]{1,10}$ ]] || (( 10#$SEED > 4294967295 )); then
+    echo "error: workflow.sh: --seed '${SEED:0:80}': expected an integer 0..4294967295" >&2; exit 2
+  fi
   if [[ ! " ${STAGES[*]} " =~ " $FROM " ]]; then
-    echo "workflow.sh: --from '$FROM': expected one of: ${STAGES[*]}" >&2; exit 2
+    echo "error: workflow.sh: --from '${FROM:0:80}': expected one of: ${STAGES[*]}" >&2; exit 2
   fi
 fi
 

@@ -7,7 +7,7 @@ refuses one made with other settings instead of silently mixing two runs.
 """
 from pathlib import Path
 
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
 
 SETTINGS_KEYS = ("config", "train_config")
 OTHER_SETTINGS = ("checkpoint was made with other settings; "
@@ -32,4 +32,7 @@ def load_checkpoint(path: Path, *, config: dict, train_config: dict, required: l
     require_keys(ckpt, [*SETTINGS_KEYS, *required], path, what, remedy)
     if ckpt["config"] != config or ckpt["train_config"] != train_config:
         raise PipelineError(f"{path}: {OTHER_SETTINGS}")
+    for key, value in ckpt.items():  # weights that diverged or were altered must not be trained on
+        if key.endswith("state_dict") and isinstance(value, dict):
+            require_finite(value, path, what, remedy)
     return ckpt

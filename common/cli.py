@@ -9,17 +9,36 @@ import numpy as np
 import torch
 
 from common.interrupt import INTERRUPTED
-from common.io import PipelineError
+from common import validate
+from common.io import PipelineError, write_problem
 from common.paths import DEFAULT_RUN_DIR, RunPaths
 
 DEFAULT_SEED = 0
+MAX_ERROR_CHARS = 600   # an error line stays readable whatever path or value it names
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the pipeline's error format: a bad flag is one line on stderr,
+    `error: argument --lr: expected a finite number > 0, got 'inf'`, exit code 2 (argparse's own
+    prints the usage first). Every stage script builds its parser with this class."""
+
+    def error(self, message):
+        print(f"error: {one_line(message)} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def one_line(message) -> str:
+    """A message as one bounded line."""
+    text = " ".join(str(message).split())
+    return text if len(text) <= MAX_ERROR_CHARS else f"{text[:MAX_ERROR_CHARS - 3]}... ({len(text):,} characters)"
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", default=str(DEFAULT_RUN_DIR),
                         help=f"folder of this run's artifacts (default: {DEFAULT_RUN_DIR})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default: 0)")
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--seed", type=validate.seed, default=DEFAULT_SEED,
+                        help=f"random seed, 0..{validate.MAX_SEED} (default: 0)")
+    parser.add_argument("--device", type=validate.device, default="auto",
                         help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N (default: auto)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars (for chained runs)")
     return parser
@@ -27,6 +46,34 @@ def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run_paths(args) -> RunPaths:
     return RunPaths(args.run_dir)
+
+
+def add_sae_arg(parser: argparse.ArgumentParser, allow_all: bool = False) -> None:
+    """--sae NAME: which SAE of the run a stage works on (train_sae.py --name NAME made it)."""
+    parser.add_argument("--sae", default=None, metavar="NAME" + ("|all" if allow_all else ""),
+                        help="an SAE of the run trained with train_sae.py --name NAME"
+                             + (", or 'all' for every SAE of the run" if allow_all else "") + " (default: the run's default SAE)")
+
+
+def selected_saes(args) -> list[RunPaths]:
+    """The run's paths for each SAE --sae names ('all': every SAE with a model file); an unknown name
+    lists the ones that exist."""
+    paths = run_paths(args)
+    if args.sae in (None, "default"):
+        return [paths]                # its missing inputs are named by the stage, upstream first
+    names = paths.sae_names()
+    wanted = names if args.sae == "all" else [args.sae]
+    for name in wanted:
+        if name not in names:
+            have = ", ".join(names) if names else "none yet (run train_sae.py first)"
+            shown = name if len(name) <= 80 else f"{name[:80]}... ({len(name)} characters)"
+            raise PipelineError(f"--sae {shown!r}: no such SAE in {paths.root} (SAEs of this run: {have})")
+    if not wanted:
+        raise PipelineError(f"--sae all: {paths.root} has no SAE yet; run train_sae.py --run-dir {paths.root} first")
+    try:
+        return [paths.for_sae(name) for name in wanted]
+    except ValueError as e:
+        raise PipelineError(f"--sae: {e}") from None
 
 
 def seed_everything(seed: int) -> None:
@@ -47,15 +94,25 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+def _quiet_exit(line: str, code: int) -> None:
+    """Print the one line and exit. Objects left half-closed by the failure (a zip a full disk cut short)
+    may fail again when collected on the way out: that is the same error, so it is not printed twice."""
+    sys.unraisablehook = lambda _unraisable: None
+    print(line, file=sys.stderr)
+    sys.exit(code)
+
+
 def run_main(main: Callable, args) -> None:
-    """Call `main(args)`; turn a PipelineError into one line on stderr and exit code 2, and
-    Ctrl-C into exit code 130, with no traceback."""
+    """Call `main(args)`; turn a PipelineError (or a file-system error no writer mapped: disk full,
+    permissions, a path that is a file) into one line on stderr and exit code 2, and Ctrl-C into exit
+    code 130, with no traceback."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on Ctrl-C is KeyboardInterrupt
     try:
         main(args)
     except PipelineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _quiet_exit(f"error: {one_line(e)}", 2)
+    except OSError as e:
+        _quiet_exit(f"error: {one_line(write_problem(e, e.filename or '?', doing='accessing'))}", 2)
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)

@@ -4,10 +4,13 @@ Every artifact is written to a temporary file in the same folder and renamed int
 interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights are loaded with
 `torch.load(..., weights_only=True)`: a file that would run code when unpickled is refused.
 """
+import errno
 import glob
 import json
 import os
 import re
+import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 
 from common.paths import PRODUCERS
+from common.validate import shown
 
 
 class PipelineError(Exception):
@@ -35,22 +39,126 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def write_problem(e: BaseException, path: Path, doing: str = "writing") -> PipelineError:
+    """A failed write of `path` (OSError, or torch.save's RuntimeError) as one line naming the path,
+    the cause and what to do (`doing`: "writing", or "accessing" where it may have been a read)."""
+    path = _artifact_of(Path(path))
+    verb = {"writing": "write", "accessing": "access"}.get(doing, doing)
+    code = getattr(e, "errno", None)
+    where = getattr(e, "filename", None) or path
+    where = _artifact_of(Path(where))
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _free_mb(path) < 1):
+        quota = " (disk quota exceeded)" if code == errno.EDQUOT else ""
+        return PipelineError(f"no space left on device{quota} while {doing} {path} ({_free_mb(path):,.0f} MB free "
+                             f"there): free some space and re-run")
+    if code == errno.EFBIG:
+        return PipelineError(f"file too large while {doing} {path} (the file system's or `ulimit -f`'s limit); "
+                             f"raise the limit or write the run elsewhere (--run-dir)")
+    if code == errno.EROFS:
+        return PipelineError(f"read-only file system while {doing} {path}; use a writable --run-dir")
+    if code in (errno.EACCES, errno.EPERM):
+        return PipelineError(f"permission denied while {doing} {path}{'' if where == path else f' ({where})'}; make it readable and writable "
+                             f"(chmod, or chattr -i for an immutable file) or use another --run-dir")
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        return PipelineError(f"cannot {verb} {path}: {where} or a folder above it is a file, not a folder; "
+                             f"move it away or use another --run-dir")
+    if code == errno.EISDIR:
+        return PipelineError(f"cannot {verb} {path}: {where} is a folder; move it away")
+    if code is None:  # torch.save's own error: errno is lost ("unexpected pos", "file write failed")
+        return PipelineError(f"could not {verb} {path} (torch.save failed: {' '.join(str(e).split())[:80]}; "
+                             f"{_free_mb(path):,.0f} MB free there); check the disk and re-run")
+    return PipelineError(f"could not {verb} {path}: {os.strerror(code)}; check the folder and re-run")
+
+
+_TEMP_NAME = re.compile(r"^\.(.+)\.[^.]+\.tmp(\.old)?$")
+
+
+def _artifact_of(path: Path) -> Path:
+    """The artifact a temporary file of `atomic_group` stands for (`.NAME.XXXX.tmp` -> NAME), however
+    deeply nested (a writer that is itself atomic, given a temp): the user knows the artifact's name."""
+    while m := _TEMP_NAME.match(path.name):
+        path = path.with_name(m.group(1))
+    return path
+
+
+def _free_mb(path: Path) -> float:
+    for folder in (Path(path).parent, *Path(path).parents):
+        try:
+            return shutil.disk_usage(folder).free / 2**20
+        except OSError:
+            continue
+    return float("nan")
+
+
+def _is_write_failure(e: BaseException) -> bool:
+    """torch.save reports a failed write as a RuntimeError ("unexpected pos" when the disk is full,
+    "file write failed", "PytorchStreamWriter failed writing file ...")."""
+    if isinstance(e, OSError):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and any(s in text for s in ("unexpected pos", "file write failed",
+                                                                    "PytorchStreamWriter failed"))
+
+
+@contextmanager
+def atomic_group(paths):
+    """All-or-nothing write of several files: yields one temporary path beside each of `paths`; when
+    the block succeeds every temp is renamed over its path, else every temp is deleted and every old
+    file is left as it was. A rename that fails half-way (an immutable file, a vanished folder) puts
+    the files already renamed back from hard-link backups. A failed write (disk full, read-only,
+    permission, a path that is a file) becomes a one-line PipelineError naming the path."""
+    paths = [Path(p) for p in paths]
+    started = time.time()
+    temps: list[Path] = []
+    backups: dict[Path, Path] = {}
+    current = paths[0] if paths else Path(".")
+    try:
+        for path in paths:
+            current = path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield list(temps)
+        for path, tmp in zip(paths, temps):
+            current = path
+            os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; an artifact gets the usual umask-based mode
+            if len(paths) > 1 and path.exists():
+                backups[path] = Path(f"{tmp}.old")
+                os.link(path, backups[path])   # no copy: a second name for the old file
+        done = []
+        try:
+            for path, tmp in zip(paths, temps):
+                current = path
+                os.replace(tmp, path)
+                done.append(path)
+        except OSError:
+            for path in done:  # undo: the group is all or nothing
+                if path in backups:
+                    os.replace(backups.pop(path), path)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
+    except Exception as e:
+        if _is_write_failure(e):
+            named = {str(t): p for t, p in zip(temps, paths)}.get(str(getattr(e, "filename", "")), current)
+            raise write_problem(e, named) from None
+        raise
+    finally:
+        for leftover in [*temps, *backups.values()]:
+            try:
+                leftover.unlink(missing_ok=True)
+            except OSError:
+                pass
+    for path in paths:
+        _remove_stale_temps(path, before=started - STALE_TEMP_SECONDS)
+
+
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside `path`; on success rename it over `path`, else delete it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; an artifact gets the usual umask-based mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    _remove_stale_temps(path, before=started - STALE_TEMP_SECONDS)
+    with atomic_group([path]) as (tmp,):
+        yield tmp
 
 
 STALE_TEMP_SECONDS = 5.0
@@ -60,7 +168,7 @@ def _remove_stale_temps(path: Path, before: float) -> None:
     """A write killed with kill -9 (no `finally`) leaves its hidden `.NAME.XXXX.tmp` behind, as
     large as the artifact; the next successful write of NAME deletes those older than its start
     (a temp touched since might be another live writer's)."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
         try:
             if stale.stat().st_mtime < before:
                 stale.unlink()
@@ -134,7 +242,9 @@ def require_inputs(paths, *names: str) -> None:
         path = getattr(paths, name)
         if not path.exists():
             what, stage = PRODUCERS[name]
-            raise PipelineError(f"{path}: {what}not found; run {stage} --run-dir {paths.root} first")
+            flag = {"train_sae.py": "--name", "label_features.py": "--sae"}.get(stage)
+            which = f" {flag} {paths.sae_name}" if flag and not getattr(paths, "is_default_sae", True) else ""
+            raise PipelineError(f"{path}: {what}not found; run {stage} --run-dir {paths.root}{which} first")
 
 
 def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
@@ -156,9 +266,63 @@ def read_metrics(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on `path`'s lock file (`.NAME.lock` beside it) while the block runs, so
+    read-modify-write updates of one file by several processes do not lose each other's changes."""
+    path = Path(path)
+    lock = path.parent / f".{path.name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a+b")
+    except OSError as e:
+        raise write_problem(e, path) from None
+    with handle:
+        _lock_file(handle)
+        try:
+            yield
+        finally:
+            _unlock_file(handle)
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock_file(handle) -> None:
+        while True:  # msvcrt's blocking mode gives up after 10 s: retry until the other writer is done
+            try:
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                time.sleep(0.05)
+
+    def _unlock_file(handle) -> None:
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _lock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock_file(handle) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def update_metrics(path: Path, section: str, values: dict) -> dict:
-    """Merge `values` into `metrics.json` under `section` (replacing that section), atomically."""
-    data = read_metrics(path)
-    data[section] = values
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    """Merge `values` into `metrics.json` under `section` (replacing that section), atomically and under
+    a lock: stages running at once on one run folder each keep their own section."""
+    with locked(path):
+        data = read_metrics(path)
+        data[section] = values
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return data
+
+
+def require_finite(tensors: dict, path: Path, what: str, remedy: str) -> None:
+    """Refuse a file whose floating-point tensors (a state dict) hold NaN or infinite values, naming the
+    file and the first such tensor: a diverged or altered model must not be used downstream."""
+    for name, t in tensors.items():
+        if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise PipelineError(f"{path}: {what} tensor {shown(name)} holds NaN or infinite values; {remedy}")

@@ -10,11 +10,13 @@ from typing import Callable
 import torch
 
 from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
-from dataset.task import N_INPUTS, target
+from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, input_problem, target
 from mlp.mlp_definition import HIDDEN_HOOK
 from sae.splice import iter_chunks
 
 ACTIVATIONS_REMEDY = "re-run harvest_activations.py"
+# exclusive upper bound of each input position: digits 0..9, pointers 0..3
+VALUE_LIMITS = torch.tensor([N_SLOTS if i in (P1, P2) else N_DIGITS for i in range(N_INPUTS)])
 
 
 @torch.no_grad()
@@ -23,6 +25,8 @@ def harvest(model, x: torch.Tensor, batch_size: int = 65536,
     """Hidden activations [N, d_hidden] of inputs x [N, 10], written chunk by chunk into one
     preallocated tensor, so peak memory is the result plus one chunk. `on_chunk(rows)` is called
     after each chunk with the number of rows it held (for a progress bar)."""
+    if batch_size < 1:  # no chunk would run, leaving the buffer uninitialised
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     out = torch.empty(len(x), model.cfg.d_hidden, dtype=torch.float32)   # [N, d_hidden]
     for c in iter_chunks(model, None, x, batch_size):
         out[c.start:c.start + len(c.hidden)] = c.hidden.cpu()
@@ -43,15 +47,31 @@ def save_activations(path: Path, acts: torch.Tensor, x: torch.Tensor, source: st
 
 
 def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
-    """Load and check an activations file: a dict with activations [N, d], inputs [N, 10], targets [N]."""
+    """Load and check an activations file: float activations [N, d] (finite), integer inputs [N, 10] that
+    are valid inputs of the task, and targets [N] equal to the task's rule on them. Anything else is a
+    one-line PipelineError naming the file: a hand-edited or foreign file must not reach training."""
     data = safe_torch_load(path, "activations file", remedy)
     require_keys(data, ["activations", "inputs", "targets"], path, "activations file", remedy)
     a, x, y = data["activations"], data["inputs"], data["targets"]
     if not (torch.is_tensor(a) and a.dim() == 2 and torch.is_tensor(x) and x.shape == (len(a), N_INPUTS)):
         raise PipelineError(f"{path}: activations must be [N, d] with inputs [N, {N_INPUTS}]; {remedy}")
-    # (robustness) a hand-edited or foreign file must not reach training as a traceback
     if not (a.is_floating_point() and torch.is_tensor(y) and y.shape == (len(a),)):
         raise PipelineError(f"{path}: activations must be floats [N, d] with targets [N]; {remedy}")
-    if not all(bool(torch.isfinite(a[i:i + 65536]).all()) for i in range(0, len(a), 65536)):
-        raise PipelineError(f"{path}: activations hold NaN or infinite values; {remedy}")
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool or y.is_floating_point() or y.dtype == torch.bool:
+        raise PipelineError(f"{path}: inputs and targets must be integers, got {x.dtype} and {y.dtype}; {remedy}")
+    chunk = 65536
+    for i in range(0, len(a), chunk):
+        if not bool(torch.isfinite(a[i:i + chunk]).all()):
+            raise PipelineError(f"{path}: activations hold NaN or infinite values; {remedy}")
+        xs = x[i:i + chunk].long()                                     # [chunk, 10]
+        bad = ((xs < 0) | (xs >= VALUE_LIMITS)).any(1).nonzero()
+        if len(bad):
+            row = i + int(bad[0])
+            problem = input_problem(x[row].tolist(), f"inputs[{row}]")
+            raise PipelineError(f"{path}: {problem}; {remedy}")
+        wrong = (target(xs) != y[i:i + chunk].long()).nonzero()
+        if len(wrong):
+            row = i + int(wrong[0])
+            raise PipelineError(f"{path}: targets[{row}] = {int(y[row])} disagrees with inputs[{row}]: expected "
+                                f"{int(target(xs[row - i:row - i + 1])[0])} = |col1[p1] - col2[p2]|; {remedy}")
     return data

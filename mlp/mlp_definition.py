@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
 HIDDEN_HOOK = "hook_hidden"
@@ -110,6 +110,8 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
     """Rebuild the MLP from its file alone, in eval mode."""
     ckpt = safe_torch_load(path, "MLP checkpoint", MLP_REMEDY)
     require_keys(ckpt, ["config", "state_dict"], path, "MLP checkpoint", MLP_REMEDY)
+    if isinstance(ckpt["state_dict"], dict):  # (else load_state_dict below says what is wrong)
+        require_finite(ckpt["state_dict"], path, "MLP", MLP_REMEDY)
     try:
         cfg = MLPConfig(**ckpt["config"])
         if cfg.architecture != "pointer_mlp":

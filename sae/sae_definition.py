@@ -4,7 +4,7 @@ SAELens's layout (`sae/saelens.py`), so an SAE trained elsewhere on this MLP's l
 """
 from pathlib import Path
 
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
 from sae.base import SAE
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens
@@ -36,9 +36,11 @@ def sae_from_checkpoint(ckpt, path: Path) -> SAE:
 def load_sae(path: Path, device="cpu") -> SAE:
     """Rebuild the SAE from its file alone, in eval mode (a folder: SAELens's layout)."""
     if Path(path).is_dir():
-        return load_saelens(path, device)
-    ckpt = safe_torch_load(path, "SAE checkpoint", SAE_REMEDY)
-    return sae_from_checkpoint(ckpt, path).to(device).eval()
+        sae = load_saelens(path, device)
+    else:
+        sae = sae_from_checkpoint(safe_torch_load(path, "SAE checkpoint", SAE_REMEDY), path).to(device).eval()
+    require_finite(sae.state_dict(), path, "SAE", SAE_REMEDY)   # a diverged or altered SAE must not be probed
+    return sae
 
 
 def sae_metrics_of(path: Path) -> dict:

@@ -39,13 +39,14 @@ from dataset.data_loader import load_excel, write_excel
 from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 from sae.sae_definition import load_sae
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+from tests.helpers import TINY_SAE_FLAGS
+
 if sys.platform == "win32":  # fork and SIGKILL are POSIX; the writers are the same code on Windows
     pytest.skip("needs os.fork and SIGKILL", allow_module_level=True)
 RNG = random.Random(6)  # the kill moments: random, and the same on every run of the suite
 MLP_FLAGS = ["--d-mlp", "32", "--d-hidden", "64", "--epochs", "16", "--batch-size", "600", "--checkpoint-every", "2"]
-SAE_FLAGS = ["--d-sae", "64", "--steps", "40", "--n-eval", "100", "--batch-size", "128", "--checkpoint-every", "4",
-             "--resample-at", "0.5"]
+SAE_FLAGS = [*TINY_SAE_FLAGS, "--checkpoint-every", "4", "--resample-at", "0.5"]  # resume across a resampling
 WALL_CLOCK = "seconds"  # metrics keys ending in this are timings, excluded from equality (documented in README)
 
 
@@ -244,8 +245,7 @@ DATA = ("train_xlsx", "val_xlsx", "test_xlsx")
 def base_run(tiny_run, tmp_path_factory) -> RunPaths:
     run = RunPaths(tmp_path_factory.mktemp("interrupt") / "base")
     shutil.copytree(tiny_run.root, run.root)
-    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet", "--d-sae", "64", "--steps", "4",
-                                         "--n-eval", "100", "--batch-size", "128"]))
+    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet", *TINY_SAE_FLAGS]))
     return run
 
 

@@ -31,7 +31,9 @@ from dataset import data_loader
 from dataset.data_loader import load_excel, write_excel
 from dataset.task import sample_inputs, target
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+from tests.helpers import TINY_SAE_FLAGS
+
 HEADER = ["input_list", "output_list"]
 GOOD = "[8, 9, 5, 1, 3, 2, 9, 4, 7, 1]"   # a = 1, b = 9 -> target 8
 GOOD_Y = "[8]"
@@ -447,8 +449,7 @@ def test_reports_with_a_bad_split_rewrite_nothing(copy_run, tmp_path, capsys):
     import train_sae
     import feature_reports
     run = copy_run()
-    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet", "--d-sae", "16", "--steps", "2",
-                                         "--n-eval", "100", "--batch-size", "128"]))
+    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet", *TINY_SAE_FLAGS]))
     book = openpyxl.load_workbook(run.test_xlsx)
     book.worksheets[0]["B40"] = "[11]"
     book.save(run.test_xlsx)

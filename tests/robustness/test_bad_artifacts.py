@@ -26,8 +26,10 @@ from common.cli import run_main
 from common.paths import RunPaths
 from mlp.mlp_definition import MLPConfig, PointerMLP, save_mlp
 
-ROOT = Path(__file__).resolve().parents[1]
-SAE_FLAGS = ["--d-sae", "64", "--steps", "6", "--n-eval", "100", "--batch-size", "128", "--checkpoint-every", "2"]
+from tests.conftest import ROOT
+from tests.helpers import TINY_SAE_FLAGS
+
+SAE_FLAGS = [*TINY_SAE_FLAGS, "--checkpoint-every", "2"]
 MLP_FLAGS = ["--d-mlp", "32", "--d-hidden", "64", "--epochs", "5", "--batch-size", "128"]
 
 
