@@ -1,7 +1,14 @@
 """The one home of the test suite's tiny configurations: small SAEs, training settings and runs
 that exercise every code path in seconds on two cores."""
+from dataclasses import fields
+from pathlib import Path
+
 import torch
 
+import harvest_activations
+import train_mlp
+from common.paths import RunPaths
+from dataset import data_generator
 from sae.registry import build_sae, config_fields, sae_config
 from sae.training import TrainConfig
 
@@ -26,8 +33,38 @@ def tiny_train_config(**kw) -> TrainConfig:
                           "dead_window": 1000, "resample_at": (0.5,), "checkpoint_every": 0, **kw})
 
 
-# train_sae.py flags of a tiny SAE run (the script's own recipes would take minutes)
+# train_sae.py flags of a tiny SAE run (the script's own recipes would take minutes), for the default
+# architecture (TopK); a test that needs another value appends the flag (argparse keeps the last)
 TINY_SAE_FLAGS = ["--d-sae", "32", "--k", "4", "--steps", "40", "--batch-size", "128", "--n-eval", "100"]
+
+
+def tiny_sae_flags(architecture: str) -> list:
+    """TINY_SAE_FLAGS for `architecture`, without the settings it does not have (train_sae.py refuses
+    a flag of another architecture)."""
+    own, out, flags = config_fields(architecture), ["--architecture", architecture], list(TINY_SAE_FLAGS)
+    for flag, value in zip(flags[::2], flags[1::2]):
+        name = flag[2:].replace("-", "_")
+        if name in own or name in {f.name for f in fields(TrainConfig)}:
+            out += [flag, value]
+    return out
+
+
+# a run small enough to build in a few seconds: 600 rows, a 16 -> 32 -> 64 -> 1 MLP, 5 epochs.
+# It is too small to learn the task (that takes the default run: see benchmarks/bench_foundation.py);
+# it exists to exercise every stage's code path.
+TINY = {"n_train": 600, "n_val": 100, "n_test": 100, "d_mlp": 32, "d_hidden": 64, "epochs": 5, "batch_size": 128}
+
+
+def build_tiny_run(run_dir: Path) -> RunPaths:
+    """Stages 1-3 (data, MLP, activations) of the TINY run into `run_dir`, through the scripts' main()."""
+    common = ["--run-dir", str(run_dir), "--quiet"]
+    data_generator.main(data_generator.parse_args(
+        common + [f"--n-train={TINY['n_train']}", f"--n-val={TINY['n_val']}", f"--n-test={TINY['n_test']}"]))
+    train_mlp.main(train_mlp.parse_args(
+        common + [f"--d-mlp={TINY['d_mlp']}", f"--d-hidden={TINY['d_hidden']}", f"--epochs={TINY['epochs']}",
+                  f"--batch-size={TINY['batch_size']}"]))
+    harvest_activations.main(harvest_activations.parse_args(common))
+    return RunPaths(run_dir)
 
 
 def synthetic_acts(n: int = 2000, d_in: int = 64, seed: int = 0) -> torch.Tensor:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.explain import (MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, active_mask, explain_units,
+from analysis.explain import (MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, RAMP_TOLERANCE, active_mask, explain_units,
                               found_targets, summarize)
 from dataset.task import ground_truth, sample_inputs
 
@@ -105,3 +105,115 @@ def test_neuron_threshold_is_relative_to_max():
     assert m.tolist() == [[False, True], [False, True], [True, False], [True, False]]
     assert active_mask(acts, 0.0).tolist() == (acts > 0).tolist()
     assert 0 <= NEURON_THRESHOLD_FRACTION < 1 and MONOSEMANTIC_SCORE == 0.8
+
+
+# ---- scoring checked against counts made here, input by input (numpy), on hand-built units ----
+
+def _two_sided(active: np.ndarray, holds: np.ndarray) -> dict:
+    """Precision, recall, F1 of "active" against "holds", and the score min(F1, F1 of silent vs not)."""
+    tp, n_act, n_true, n = int((active & holds).sum()), int(active.sum()), int(holds.sum()), len(active)
+    tn = int((~active & ~holds).sum())
+    f1 = 2 * tp / (n_act + n_true)
+    f1_off = 2 * tn / ((n - n_act) + (n - n_true))
+    return {"precision": tp / n_act, "recall": tp / n_true, "f1": f1, "score": min(f1, f1_off)}
+
+
+def _noise_for_corr(base: np.ndarray, m: np.ndarray, noise: np.ndarray, r_target: float) -> float:
+    """The scale s with corr(base + s * noise, m) = r_target over these inputs (bisection; the
+    correlation falls as s grows)."""
+    lo, hi = 0.0, 100.0
+    for _ in range(60):
+        s = (lo + hi) / 2
+        lo, hi = (s, hi) if np.corrcoef(base + s * noise, m)[0, 1] > r_target else (lo, s)
+    return (lo + hi) / 2
+
+
+@pytest.fixture(scope="module")
+def handmade():
+    """Units built on 8000 inputs with numpy, and their expected numbers computed the same way."""
+    x = sample_inputs(N, seed=11)
+    gt = {k: v.numpy() for k, v in ground_truth(x).items()}
+    rng = np.random.default_rng(3)
+    p1_2 = gt["p1"] == 2
+    a = gt["a"].astype(float)
+    u = rng.random(N)                                                   # noise in [0, 1): keeps a + 1 + s u > 0
+    units, expect = {}, {}
+    units["subset"] = p1_2 & (rng.random(N) < 0.5)                      # fires on half of p1 = 2
+    units["superset"] = p1_2 | (rng.random(N) < 0.1)                    # fires on p1 = 2 and 10% of the rest
+    units["everywhere"] = rng.random(N) < 0.999                         # fires on 99.9% of inputs, at random
+    for name in ("subset", "superset"):
+        expect[name] = _two_sided(units[name], p1_2)
+    # ramps in a over p1 = 2 whose correlation is set by noise; the concept p1 = 2 scores 1
+    for name, r in (("ramp r=0.975", 0.975), ("ramp r=0.92", 0.92)):
+        s = _noise_for_corr((a + 1)[p1_2], a[p1_2], u[p1_2], r)
+        units[name] = p1_2 * (a + 1 + s * u)
+        expect[name] = {"corr": np.corrcoef(units[name][p1_2], a[p1_2])[0, 1], "concept": 1.0}
+    # a perfect ramp on a support that also fires elsewhere: the support's score caps the ramp's
+    units["capped ramp"] = (p1_2 | (rng.random(N) < 0.1)) * (a + 1)
+    expect["capped ramp"] = {"corr": 1.0, "concept": _two_sided(units["capped ramp"] > 0, p1_2)["score"]}
+    # the concept reaches 0.8 but the ramp, within RAMP_TOLERANCE of it, does not / neither does
+    for name, extra, wanted in (("concept ~0.84", 0.125, lambda c: (c - RAMP_TOLERANCE + MONOSEMANTIC_SCORE) / 2),
+                                ("concept ~0.75", 0.22, lambda c: c - RAMP_TOLERANCE / 2)):
+        fires = p1_2 | (rng.random(N) < extra)
+        concept = _two_sided(fires, p1_2)["score"]
+        s = _noise_for_corr((a + 1)[p1_2], a[p1_2], u[p1_2], wanted(concept))
+        units[name] = fires * (a + 1 + s * u)
+        expect[name] = {"corr": np.corrcoef(units[name][p1_2], a[p1_2])[0, 1], "concept": concept}
+    acts = torch.tensor(np.stack([np.asarray(v, dtype=np.float32) for v in units.values()], axis=1))   # [N, U]
+    table = explain_units(acts, x).table
+    return {name: table.iloc[i] for i, name in enumerate(units)}, expect, gt, units
+
+
+def test_precision_and_recall_are_not_swapped(handmade):
+    rows, expect, _, _ = handmade
+    for name in ("subset", "superset"):
+        r, e = rows[name], expect[name]
+        assert r.explanation == "p1 = 2" and r.explanation_kind == "concept", name
+        for key in ("precision", "recall", "f1", "score"):
+            assert r[key] == pytest.approx(e[key], abs=1e-6), (name, key)
+    # a unit firing on part of a concept is precise, one firing beyond it has full recall
+    assert rows["subset"].precision == pytest.approx(1.0) and rows["subset"].recall < 0.6
+    assert rows["superset"].recall == pytest.approx(1.0) and rows["superset"].precision < 0.8
+
+
+def test_a_unit_firing_almost_everywhere_explains_nothing(handmade):
+    rows, _, gt, units = handmade
+    one_sided = _two_sided(units["everywhere"], gt["a-b"] <= 8)["f1"]
+    assert one_sided > 0.98                                             # what a one-sided F1 would have reported
+    assert rows["everywhere"].status == "alive" and rows["everywhere"].score < 0.1
+    assert not rows["everywhere"].monosemantic
+
+
+def test_ramp_score_is_the_weaker_of_support_and_correlation(handmade):
+    rows, expect, _, _ = handmade
+    for name in ("ramp r=0.975", "ramp r=0.92", "capped ramp", "concept ~0.84", "concept ~0.75"):
+        r, e = rows[name], expect[name]
+        assert r.concept_explanation == "p1 = 2" and r.concept_score == pytest.approx(e["concept"], abs=1e-6), name
+        # the best ramp is at least the one built in, and never above the best concept
+        built = min(e["concept"], abs(e["corr"]))
+        assert built - 1e-4 <= r.ramp_score <= r.concept_score + 1e-6, name
+        if r.ramp_explanation == "ramp a | p1 = 2":                     # (noise can favour a sub-support, e.g. & b <= 8)
+            assert r.ramp_score == pytest.approx(built, abs=1e-4), name
+    for name in ("ramp r=0.975", "capped ramp", "concept ~0.84", "concept ~0.75"):   # found as built
+        assert rows[name].ramp_explanation == "ramp a | p1 = 2", (name, rows[name].ramp_explanation)
+    assert rows["capped ramp"].ramp_score == pytest.approx(expect["capped ramp"]["concept"], abs=1e-6)
+    assert rows["capped ramp"].ramp_score < 0.9                         # the support, not r = 1, sets it
+
+
+def test_ramp_or_concept_follows_the_tolerance_rule(handmade):
+    rows, expect, _, _ = handmade
+    # concept 1, ramp 0.975: within RAMP_TOLERANCE, so the ramp (it also says what the size means)
+    assert rows["ramp r=0.975"].explanation_kind == "ramp" and rows["ramp r=0.975"].score == pytest.approx(0.975, abs=1e-4)
+    # concept 1, ramp 0.92: more than RAMP_TOLERANCE below, so the concept
+    assert rows["ramp r=0.92"].explanation_kind == "concept" and rows["ramp r=0.92"].score == pytest.approx(1.0)
+    # equal scores: the ramp
+    assert rows["capped ramp"].explanation_kind == "ramp"
+    # concept >= 0.8, ramp within the tolerance but < 0.8: the concept (the ramp would drop it below the bar)
+    c = expect["concept ~0.84"]["concept"]
+    assert MONOSEMANTIC_SCORE <= c < MONOSEMANTIC_SCORE + RAMP_TOLERANCE
+    assert c - RAMP_TOLERANCE < rows["concept ~0.84"].ramp_score < MONOSEMANTIC_SCORE
+    assert rows["concept ~0.84"].explanation_kind == "concept" and rows["concept ~0.84"].monosemantic
+    # concept < 0.8 and the ramp within the tolerance: the ramp
+    c = expect["concept ~0.75"]["concept"]
+    assert c < MONOSEMANTIC_SCORE and c - RAMP_TOLERANCE < rows["concept ~0.75"].ramp_score < c
+    assert rows["concept ~0.75"].explanation_kind == "ramp" and not rows["concept ~0.75"].monosemantic

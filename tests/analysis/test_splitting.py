@@ -1,11 +1,14 @@
-"""Feature splitting links, the random-direction control, and feature_splitting.py on the tiny run."""
+"""Feature splitting links, the random-direction control, the comparison of a run's SAEs, and
+feature_splitting.py on the tiny run."""
 import pandas as pd
 import pytest
 import torch
 
 import feature_splitting
 import label_features
-from analysis.splitting import decoder_parents, random_direction_control, splitting_summary
+from analysis.compare import comparison, comparison_lines
+from analysis.controls import random_direction_control
+from analysis.splitting import decoder_parents, splitting_summary
 from common.io import PipelineError, read_metrics
 from dataset.task import ground_truth, sample_inputs
 from sae.registry import build_sae, sae_config
@@ -33,52 +36,46 @@ def test_random_directions_match_density_and_score_lower_than_a_real_code():
     # a hidden layer that holds pointer indicators and the sign of a - b exactly, plus noise dimensions
     h = torch.stack([(gt["p1"] == k).float() for k in range(4)] + [(gt["a-b"] > 0).float()]
                     + [torch.rand(6000) for _ in range(11)], dim=1)
-    ctrl = random_direction_control(h, x, [0.25, 0.25, 0.5, 0.1])
+    x2 = sample_inputs(6000, seed=3)
+    gt2 = ground_truth(x2)
+    h2 = torch.stack([(gt2["p1"] == k).float() for k in range(4)] + [(gt2["a-b"] > 0).float()]
+                     + [torch.rand(6000) for _ in range(11)], dim=1)
+    ctrl = random_direction_control(h, x, h2, x2, [0.25, 0.25, 0.5, 0.1])   # chosen on (h, x), scored on (h2, x2)
     t = ctrl.table
-    assert t["density"].to_numpy() == pytest.approx([0.25, 0.25, 0.5, 0.1], abs=0.01)
+    assert t["density"].to_numpy() == pytest.approx([0.25, 0.25, 0.5, 0.1], abs=0.02)
     assert (t["score"] < 0.8).all()
 
 
 @pytest.fixture
 def sweep_run(copy_run):
+    """A tiny run with two named topk SAEs that differ only in size, labelled."""
     paths = copy_run()
     for d in (8, 16):
         sae = build_sae(sae_config("topk", d_in=64, d_sae=d, k=4), generator=torch.Generator().manual_seed(d))
-        save_sae(sae, paths.sweep_sae("d_sae", str(d)), metrics={"fvu": 0.5, "l0": 4.0})
+        save_sae(sae, paths.for_sae(f"tk{d}").sae, metrics={"fvu": 0.5, "l0": 4.0})
     return paths
 
 
-def test_feature_splitting_stage(sweep_run, capsys):
-    out = feature_splitting.main(feature_splitting.parse_args(
-        ["--run-dir", str(sweep_run.root), "--n-inputs", "2000", "--no-interchange"]))
-    assert [r["name"] for r in out["rows"]] == ["d_sae=8", "d_sae=16"]
-    table = pd.read_csv(sweep_run.splitting_csv)
+def test_unlabelled_saes_are_refused_with_the_stage_to_run(sweep_run):
+    with pytest.raises(PipelineError, match="label_features.py"):
+        feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(sweep_run.root), "--quiet"]))
+
+
+def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys):
+    label_features.main(label_features.parse_args(["--run-dir", str(sweep_run.root), "--sae", "all", "--n-inputs",
+                                                   "2000", "--quiet"]))
+    metrics = read_metrics(sweep_run.metrics)
+    assert {"interpretability:tk8", "interpretability:tk16"} <= set(metrics)
+    out = feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(sweep_run.root)]))
+    assert [r["sae"] for r in out["rows"]] == ["tk16", "tk8", "neurons"]
     links = pd.read_csv(sweep_run.splitting_links_csv)
-    assert len(table) == 2 and len(links) == 16 and set(links["parent"]) <= set(range(8))
-    for c in ("alive", "share_ge_0.8", "neurons_share_ge_0.8", "random_share_ge_0.8", "ramps_found", "fvu",
-              "spliced_exact_match"):
-        assert c in table.columns
-    assert table["fvu"].tolist() == [0.5, 0.5]
-    assert read_metrics(sweep_run.metrics)["feature_splitting"]["splits"][0]["child_sae"] == "d_sae=16"
-    assert "d_sae=16 <- d_sae=8" in capsys.readouterr().out
-
-
-def test_feature_splitting_reads_the_runs_labels(sweep_run):
-    """The run's own SAE is not relabelled here: without current labels the stage names label_features.py."""
-    save_sae(build_sae(sae_config("topk", d_in=64, d_sae=8, k=4)), sweep_run.sae)
-    args = ["--run-dir", str(sweep_run.root), "--n-inputs", "2000", "--no-interchange"]
-    with pytest.raises(PipelineError, match="run label_features.py"):
-        feature_splitting.main(feature_splitting.parse_args(args))
-    label_features.main(label_features.parse_args(args[:4] + ["--quiet"]))
-    out = feature_splitting.main(feature_splitting.parse_args(args))
-    default = out["rows"][-1]
-    labels = read_metrics(sweep_run.metrics)["interpretability"]
-    assert default["name"] == "default" and default["alive"] == labels["features_alive"]
-    assert default["interchange_success"] == labels["interchange_success"]     # from the labels, not recomputed
-    assert "random_share_ge_0.8" in default
-
-
-def test_feature_splitting_needs_saes(copy_run):
-    paths = copy_run()
-    with pytest.raises(PipelineError, match="--sweep d_sae="):
-        feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(paths.root)]))
+    assert len(links) == 16 and set(links["parent"]) <= set(range(8)) and set(links["parent_sae"]) == {"tk8"}
+    assert "tk16 <- tk8" in capsys.readouterr().out
+    c = comparison(sweep_run)
+    row = {r["sae"]: r for r in c["saes"]}["tk8"]
+    lab = metrics["interpretability:tk8"]
+    assert row["explained_share"] == lab["features_monosemantic_share"] and row["alive"] == lab["features_alive"]
+    assert row["random_share"] == lab["random_directions_monosemantic_share"]
+    assert c["neurons"]["explained_share"] == lab["neurons_monosemantic_share"]
+    lines = comparison_lines(c)
+    assert lines[1].startswith("tk16") and lines[-1].startswith("neurons")

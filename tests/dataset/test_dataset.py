@@ -93,3 +93,44 @@ def test_generator_writes_three_splits(tmp_path):
     sizes = {s: len(load_excel(paths.split_xlsx(s))[0]) for s in ("train", "val", "test")}
     assert sizes == {"train": 30, "val": 7, "test": 9}
     assert not torch.equal(load_excel(paths.val_xlsx)[0][:7], load_excel(paths.test_xlsx)[0][:7])
+
+
+def test_distinct_seed_streams_draw_different_inputs():
+    streams = [(seed, s) for seed in (0, 1) for s in task.SEED_STREAMS]
+    keys = {(seed, s): tuple(task.input_keys(task.sample_inputs(50, seed=task.stream_seed(seed, s))).tolist())
+            for seed, s in streams}
+    assert len(set(keys.values())) == len(streams)                     # no two streams share their inputs
+
+
+def test_changing_one_split_size_leaves_the_other_splits_rows_unchanged(tmp_path):
+    from common.paths import RunPaths
+    rows = {}
+    for n_val in (7, 40):
+        run = tmp_path / f"val{n_val}"
+        dg.main(dg.parse_args(["--run-dir", str(run), "--n-train", "30", "--n-val", str(n_val), "--n-test", "9", "--quiet"]))
+        rows[n_val] = {s: load_excel(RunPaths(run).split_xlsx(s)) for s in ("train", "val", "test")}
+    for split in ("train", "test"):
+        assert torch.equal(rows[7][split][0], rows[40][split][0]) and torch.equal(rows[7][split][1], rows[40][split][1])
+    assert len(rows[7]["val"][0]) == 7 and len(rows[40]["val"][0]) == 40
+
+
+@pytest.mark.parametrize("values,problem", [
+    ([8, 9, 5, 1, 3, 2, 9, 4, 7, 0], None),
+    ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0], None),
+    ([9, 9, 9, 9, 3, 9, 9, 9, 9, 3], None),
+    ([8, 9, 5, 1, 3, 2, 9, 4, 7], "input_list: expected 10 integers, got 9"),
+    ([8, 9, 5, 1, 3, 2, 9, 4, 7, 0, 1], "input_list: expected 10 integers, got 11"),
+    ([8, 9, 5, 1, 4, 2, 9, 4, 7, 0], "input_list[4] = 4: expected a pointer in 0..3"),
+    ([8, 9, 5, 1, 3, 2, 9, 4, 7, -1], "input_list[9] = -1: expected a pointer in 0..3"),
+    ([10, 9, 5, 1, 3, 2, 9, 4, 7, 0], "input_list[0] = 10: expected a digit in 0..9"),
+    ([8, 9, 5, 1, 3, 2, 9, 4, -7, 0], "input_list[8] = -7: expected a digit in 0..9"),
+    ([8, 9, 5, 1, 9, 2, 9, 4, 7, 12], "input_list[4] = 9: expected a pointer in 0..3"),   # the first bad value
+])
+def test_input_problem_names_the_first_bad_value(values, problem):
+    assert task.input_problem(values) == problem
+    if problem is not None:
+        assert task.input_problem(values, name="x").startswith("x")    # the caller's name for the list
+
+
+def test_every_sampled_input_is_valid():
+    assert all(task.input_problem(v) is None for v in task.sample_inputs(500, seed=4).tolist())

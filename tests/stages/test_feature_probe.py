@@ -91,6 +91,28 @@ def test_probe_json_ablate_clamp(run, capsys):
         return f
     assert rec["edited"]["spliced"] == pytest.approx(float(spliced_forward(mlp, sae, x, edit)[0]), abs=1e-3)
     assert rec["edited"]["change"] == pytest.approx(rec["edited"]["spliced"] - rec["spliced"], abs=2e-3)
+    # the head is linear: the per-feature changes add up to the edit's change
+    per = rec["edited"]["per_feature"]
+    assert [p["feature"] for p in per] == [0, 1, 2]
+    assert sum(p["change"] for p in per) == pytest.approx(rec["edited"]["change"], abs=2e-3)
+
+
+def test_probe_printout_signs_and_inactive_edits(run, capsys):
+    """Contributions are + when they raise the prediction; an ablated feature that was silent says so."""
+    probe(run, "--input", "8,9,5,1,3,2,9,4,7,1", "--json")
+    rec = json.loads(capsys.readouterr().out)["inputs"][0]
+    sae, mlp = load_sae(run.sae), load_mlp(run.mlp)
+    w = sae.W_dec.detach() @ mlp.head.weight.detach()[0]
+    for t in rec["top_features"]:
+        assert t["contribution"] == pytest.approx(t["activation"] * float(w[t["feature"]]), abs=1e-3)
+    with torch.no_grad():
+        f = sae.encode(mlp.hidden(torch.tensor([rec["input"]])))[0]
+    silent = next(u for u in range(32) if f[u] == 0)
+    on = int(f.argmax())
+    probe(run, "--input", "8,9,5,1,3,2,9,4,7,1", "--ablate", f"{silent},{on}")
+    out = capsys.readouterr().out
+    assert f"feature {silent} was not active on this input" in out
+    assert f"feature {on} zeroed from {float(f[on]):.3f}: {-float(f[on] * w[on]):+.3f}" in out
 
 
 @pytest.mark.parametrize("bad", ["8,9,5,1,3,2,9,4,7", "8,9,5,1,9,2,9,4,7,1", "a,b,c", "8,9,5,1,3,2,9,4,7,10"])
@@ -155,6 +177,7 @@ def test_stale_or_missing_labels_name_label_features(run, tmp_path):
         probe(bare)
 
 
-def test_label_features_refuses_too_few_inputs(run):
-    with pytest.raises(PipelineError, match="--n-inputs 500: expected at least 1000"):
+def test_label_features_refuses_too_few_inputs(run, capsys):
+    with pytest.raises(SystemExit) as e:   # the flag's type refuses it (common/validate.py)
         label(run, 500)
+    assert e.value.code == 2 and "--n-inputs: expected an integer 1,000.." in capsys.readouterr().err

@@ -23,13 +23,13 @@ import label_features
 import train_mlp
 import train_sae
 from common.paths import RunPaths
-from tests.conftest import TINY, build_tiny_run
+from tests.helpers import TINY, TINY_SAE_FLAGS, build_tiny_run
 from dataset.data_loader import load_excel
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.sae_definition import load_sae
 
-SAE_FLAGS = ["--d-sae", "64", "--steps", "20", "--n-eval", "100", "--batch-size", "128", "--resample-at", "0.5"]
+SAE_FLAGS = [*TINY_SAE_FLAGS, "--resample-at", "0.5"]   # resampling draws random numbers too
 WALL_CLOCK_KEYS = ("timings",)
 
 

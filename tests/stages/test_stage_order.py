@@ -21,8 +21,9 @@ import train_sae
 from common.cli import run_main
 from common.paths import RunPaths
 
-ROOT = Path(__file__).resolve().parents[1]
-SAE_FLAGS = ["--d-sae", "64", "--steps", "4", "--n-eval", "100", "--batch-size", "128"]
+from tests.conftest import ROOT
+from tests.helpers import TINY_SAE_FLAGS
+
 DATA = ("train_xlsx", "val_xlsx", "test_xlsx")
 LABELS = ("features_csv", "neurons_csv", "labels_cache")
 ALL = DATA + ("mlp", "activations", "sae") + LABELS
@@ -32,7 +33,7 @@ ALL = DATA + ("mlp", "activations", "sae") + LABELS
 def full_run(tiny_run, tmp_path_factory) -> RunPaths:
     run = RunPaths(tmp_path_factory.mktemp("stage_order") / "run")
     shutil.copytree(tiny_run.root, run.root)
-    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet"] + SAE_FLAGS))
+    train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), "--quiet"] + TINY_SAE_FLAGS))
     label_features.main(label_features.parse_args(["--run-dir", str(run.root), "--quiet", "--n-inputs", "1000"]))
     return run
 
@@ -51,8 +52,8 @@ CASES = [
     ("train_mlp --evaluate before any MLP", DATA, train_mlp, ["--evaluate", "TEST"], "mlp", "train_mlp.py"),
     ("harvest on an empty folder", (), harvest_activations, [], "mlp", "train_mlp.py"),
     ("harvest with an MLP but no data", ("mlp",), harvest_activations, [], "train_xlsx", "dataset/data_generator.py"),
-    ("train_sae on an empty folder", (), train_sae, SAE_FLAGS, "activations", "harvest_activations.py"),
-    ("train_sae with activations but no MLP", DATA + ("activations",), train_sae, SAE_FLAGS, "mlp", "train_mlp.py"),
+    ("train_sae on an empty folder", (), train_sae, TINY_SAE_FLAGS, "activations", "harvest_activations.py"),
+    ("train_sae with activations but no MLP", DATA + ("activations",), train_sae, TINY_SAE_FLAGS, "mlp", "train_mlp.py"),
     ("label_features on an empty folder", (), label_features, [], "mlp", "train_mlp.py"),
     ("label_features before the SAE", DATA + ("mlp", "activations"), label_features, [], "sae", "train_sae.py"),
     ("feature_probe on an empty folder", (), feature_probe, [], "mlp", "train_mlp.py"),

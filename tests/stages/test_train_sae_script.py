@@ -49,10 +49,15 @@ def test_missing_activations_says_which_stage_to_run(tmp_path, capsys):
     assert e.value.code == 2 and "harvest_activations.py" in capsys.readouterr().err
 
 
-def test_bad_flags_are_refused(copy_run):
+def test_bad_flags_are_refused(copy_run, capsys):
     run = copy_run()
-    for bad in (["--k", "0"], ["--architecture", "topk", "--k", "999"], ["--lr", "-1"],
-                ["--resample-at", "0.5,2"], ["--sweep", "colour=1,2"], ["--sweep", "l1_coeff"]):
+    for bad in (["--k", "0"], ["--lr", "-1"], ["--lr", "nan"], ["--n-eval", "0"]):   # by argparse: exit 2, one line
+        with pytest.raises(SystemExit) as e:
+            train_sae.parse_args(["--run-dir", str(run.root), *TINY, *bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1 and bad[0] in err
+    for bad in (["--architecture", "topk", "--k", "999"], ["--resample-at", "0.5,2"], ["--sweep", "colour=1,2"],
+                ["--sweep", "l1_coeff"], ["--architecture", "relu", "--k", "4"]):          # by the stage
         with pytest.raises(PipelineError):
             train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), *TINY, *bad]))
     assert not run.sae.exists()
@@ -77,7 +82,7 @@ def test_tiny_sweep_writes_one_sae_per_value_a_table_and_an_offline_chart(copy_r
 
 def test_a_bad_sweep_value_is_refused_before_any_training(copy_run):
     run = copy_run()
-    with pytest.raises(PipelineError, match="d_sae=-1"):
+    with pytest.raises(PipelineError, match=r"--sweep 'd_sae=32,-1': d_sae: expected an integer >= 1"):
         train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), *TINY, "--sweep", "d_sae=32,-1"]))
     assert run.sae_names() == [] and not (run.root / "sae").exists()
 

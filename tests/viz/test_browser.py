@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_feature_reports import shared_reports_run
+from tests.viz.test_feature_reports import shared_reports_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -79,20 +79,27 @@ def check_plots(page, expected: int) -> None:
 def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
     paths, stats = reports
     # plots each page must show: index (monosemanticity bars, score histogram), map (features, neurons,
-    # p1-p2 x a, p1-p2 x b), distributions (2 density histograms, 2 activation grids), Sankey
-    pages = {paths.index_html.name: 2, paths.heatmap_html.name: 4, paths.distributions_html.name: 4,
-             paths.sankey_html.name: 1}
+    # p1-p2 x a, p1-p2 x b), distributions
+    # (1 density histogram, 2 activation grids), Sankey, training (MLP curves; SAE curves when its file
+    # has a history), probe (no plotly: its own forward pass and tables)
+    from sae.sae_definition import sae_metrics_of
+    pages = {paths.index_html.name: 2, paths.heatmap_html.name: 4, paths.distributions_html.name: 3,
+             paths.sankey_html.name: 1, paths.training_html.name: 1 + bool(sae_metrics_of(paths.sae).get("history")),
+             paths.probe_html.name: 0}
     assert stats["plots"] == pages
     problems = []
     for name, n_plots in sorted(pages.items()):
         shot = tmp_path / f"{Path(name).stem}.png"
         context, page, errors, page_errors, blocked = open_page(browser, (paths.reports_dir / name).as_uri(), shot)
         try:
-            check_plots(page, n_plots)
+            if n_plots:
+                check_plots(page, n_plots)
             if name == paths.index_html.name:
                 check_dashboard(page, stats)
             if name == paths.sankey_html.name:
                 check_sankey_filters(page)
+            if name == paths.probe_html.name:
+                check_probe(page)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             context.close()
@@ -116,9 +123,16 @@ def check_dashboard(page, stats) -> None:
     page.wait_for_timeout(100)
     assert page.locator("#cards .card").count() == 0
     page.fill("#q", "")
-    for target in ("logic_circuit_map.html", "circuit_bell_curves.html", "uhd_bold_sankey.html",
-                   "circuit_trace_detailed.xlsx", "features.csv"):
+    for target in ("logic_circuit_map.html", "circuit_bell_curves.html", "uhd_bold_sankey.html", "probe.html",
+                   "training.html", "circuit_trace_detailed.xlsx", "features.csv"):
         assert page.locator(f'a[href="{target}"]').count() >= 1, f"index.html does not link {target}"
+
+
+def check_probe(page) -> None:
+    """The probe page ran the models on its first reference input: a prediction is shown."""
+    page.wait_for_function("() => typeof window.probeModel === 'function'", timeout=10000)
+    out = page.evaluate("() => window.probeModel([8, 9, 5, 1, 3, 2, 9, 4, 7, 1])")
+    assert isinstance(out["mlp"], (int, float)) and isinstance(out["spliced"], (int, float))
 
 
 def check_sankey_filters(page) -> None:

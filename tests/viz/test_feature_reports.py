@@ -16,10 +16,9 @@ import torch
 from common.io import PipelineError, read_metrics
 from common.paths import RunPaths
 
-ROOT = Path(__file__).resolve().parents[1]
-# a tiny SAE: 128 features over the tiny run's 64 neurons, a few hundred steps
-TINY_SAE = ["--d-sae=128", "--epochs=5", "--n-eval=100", "--batch-size=64", "--checkpoint-every=0",
-            "--warmup-steps=5"]
+from tests.conftest import ROOT
+from tests.helpers import TINY_SAE_FLAGS
+
 N_INPUTS = 4096   # fresh inputs for the labels (label_features.py's default is 32768)
 
 
@@ -31,7 +30,7 @@ def build_reports_run(run_dir: Path):
     import train_sae
 
     common = ["--run-dir", str(run_dir), "--quiet", "--device", "cpu"]
-    train_sae.main(train_sae.parse_args(common + TINY_SAE))
+    train_sae.main(train_sae.parse_args(common + TINY_SAE_FLAGS))
     label_features.main(label_features.parse_args(common + [f"--n-inputs={N_INPUTS}"]))
     stats = feature_reports.main(feature_reports.parse_args(common + [f"--n-inputs={N_INPUTS}"]))
     return RunPaths(run_dir), stats
@@ -39,7 +38,7 @@ def build_reports_run(run_dir: Path):
 
 def shared_reports_run(tiny_run, tmp_path_factory):
     """The tiny run copied, with a tiny SAE and its reports: built once per session (in a fixed folder
-    of the session's temp dir, so tests/test_browser.py reuses it; it only reads it)."""
+    of the session's temp dir, so tests/viz/test_browser.py reuses it; it only reads it)."""
     dst = tmp_path_factory.getbasetemp() / "shared_reports_run"
     done = dst / "reports" / "index.html"
     if not done.exists():
@@ -58,23 +57,26 @@ def reports(tiny_run, tmp_path_factory):
 def test_every_report_is_written_and_recorded(reports):
     paths, stats = reports
     for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html, paths.trace_xlsx,
-              paths.features_csv, paths.neurons_csv, paths.plotly_js):
+              paths.features_csv, paths.neurons_csv, paths.plotly_js, paths.probe_html, paths.training_html):
         assert p.exists() and p.stat().st_size > 0, p
     section = read_metrics(paths.metrics)["reports"]
     assert section["seconds"] > 0 and section["trace_rows"] == 800 and section["n_inputs"] == N_INPUTS
     assert set(section["plots"]) == {"index.html", "logic_circuit_map.html", "circuit_bell_curves.html",
-                                     "uhd_bold_sankey.html"}
-    assert all(n >= 1 for n in section["plots"].values())
+                                     "uhd_bold_sankey.html", "probe.html", "training.html"}
+    assert section["plots"]["probe.html"] == 0      # its own tables, no plotly chart
+    assert all(n >= 1 for k, n in section["plots"].items() if k != "probe.html")
 
 
 def test_pages_are_offline_and_link_every_report(reports):
     paths, _ = reports
-    for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html):
+    for p in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html, paths.training_html,
+              paths.probe_html):
         html = p.read_text(encoding="utf-8")
-        assert '<script src="plotly.min.js"></script>' in html, p
+        if p != paths.probe_html:     # the probe page needs no plotly
+            assert '<script src="plotly.min.js"></script>' in html, p
         assert "cdn.plot.ly" not in html and not re.search(r'src="https?://', html), f"{p} loads from the network"
         for target in (paths.index_html, paths.heatmap_html, paths.distributions_html, paths.sankey_html,
-                       paths.trace_xlsx, paths.features_csv):
+                       paths.probe_html, paths.training_html, paths.trace_xlsx, paths.features_csv):
             assert f'href="{target.name}"' in html, f"{p.name} does not link {target.name}"
     assert "plotly" in paths.plotly_js.read_text(encoding="utf-8")[:2000].lower()
 
@@ -150,6 +152,12 @@ def test_dashboard_cards_hold_the_labels(reports):
         assert c["s"] == pytest.approx(float(row["score"]), abs=1e-3)
         assert sum(c["h"]) == round(float(row["density"]) * N_INPUTS)   # the histogram counts every firing
         assert 1 <= len(c["t"]) <= 8 and c["t"][0][1] == pytest.approx(float(row["max_act"]), abs=2e-3)
+        # one sign convention: the card's contributions are minus features.csv's zero-ablation effects
+        if row["effect_where_true"] == row["effect_where_true"] and row["effect_where_true"] != "":
+            assert c["et"] == pytest.approx(-float(row["effect_where_true"]), abs=2e-3)
+        # examples from every quantile band that has inputs, each band's activations below the one above it
+        bands = [b for b in c["q"] if b]
+        assert bands and all(min(t[1] for t in hi) >= max(t[1] for t in lo) - 1e-6 for lo, hi in zip(bands, bands[1:]))
 
 
 def test_labels_older_than_the_sae_are_refused(reports, tmp_path):
@@ -270,3 +278,21 @@ def test_a_bad_split_fails_before_any_page_is_rewritten(reports, tmp_path):
     with pytest.raises(PipelineError, match="mlp_val.xlsx"):
         feature_reports.main(feature_reports.parse_args(["--run-dir", str(dst), "--quiet", f"--n-inputs={N_INPUTS}"]))
     assert all(p.read_bytes() == b for p, b in pages.items())
+
+
+def test_same_run_gives_byte_identical_pages(reports, tmp_path):
+    """Reports made twice from the same run are the same files, byte for byte (no timestamp, random id
+    or dict order leaks into a page); the run's folder, which differs here, is the only allowed change."""
+    import feature_reports
+
+    paths, _ = reports
+    again = RunPaths(tmp_path / "run")
+    shutil.copytree(paths.root, again.root)
+    feature_reports.main(feature_reports.parse_args(["--run-dir", str(again.root), "--quiet", "--device", "cpu",
+                                                     f"--n-inputs={N_INPUTS}"]))
+    first = sorted(p.relative_to(paths.root) for p in paths.root.rglob("*.html"))
+    assert first and first == sorted(p.relative_to(again.root) for p in again.root.rglob("*.html"))
+    for rel in first:
+        a = (paths.root / rel).read_bytes().replace(str(paths.root).encode(), b"<run>")
+        b = (again.root / rel).read_bytes().replace(str(again.root).encode(), b"<run>")
+        assert a == b, f"{rel} differs between two reports runs of the same run"

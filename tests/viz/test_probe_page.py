@@ -1,7 +1,7 @@
 """reports/probe.html: the MLP and the SAE run in the browser and agree with the Python forward pass.
 
 Tiny random models (every SAE architecture, with non-zero biases) are written into the page, which is
-opened offline in headless Chromium (see tests/test_browser.py). `window.probeModel` must match
+opened offline in headless Chromium (see tests/viz/test_browser.py). `window.probeModel` must match
 PyTorch on 100 inputs; the visible controls (type an input, ablate, clamp, add a feature by id) must
 show the numbers Python computes, each edit's contribution being (f_new - f) * (W_dec[u] . w_head);
 a bad input shows a message and no prediction. Any console error, page error or network request fails.
@@ -14,7 +14,7 @@ from common.io import PipelineError
 from dataset.task import REFERENCE_INPUTS, sample_inputs, target
 from mlp.mlp_definition import MLPConfig, PointerMLP
 from sae.registry import build_sae, sae_config
-from tests.test_browser import browser, open_page  # noqa: F401  (the Chromium fixture)
+from tests.viz.test_browser import browser, open_page  # noqa: F401  (the Chromium fixture)
 from viz.probe_page import probe_html, write_probe_page
 
 TOL = 1e-4
