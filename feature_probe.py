@@ -5,8 +5,9 @@ Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (sta
        metrics.json, from label_features.py; refused when missing or older than the MLP/SAE).
 Writes nothing. Prints, for each input: the expected output, the MLP's and the spliced MLP's
 outputs, the number of active features, and the top features with their activation, explanation,
-score and causal effect (the change of the spliced output when that feature alone is zeroed on
-this input; see analysis.probe).
+score and contribution to the prediction on this input (+ raises it: f * (W_dec . w_head); zeroing the
+feature moves the prediction by minus that; see analysis.probe); with --ablate / --clamp, the edited
+prediction and each edited feature's own share of the change.
 
     python feature_probe.py                                   # the reference project's 5 inputs
     python feature_probe.py --input "8,9,5,1,3,2,9,4,7,1"     # any input (repeatable)
@@ -25,7 +26,8 @@ import torch
 from analysis.labels_io import read_labels
 from analysis.probe import probe
 from analysis.run import load_run_models
-from common.cli import add_common_args, run_main, run_paths
+from common import validate
+from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, run_paths, selected_saes
 from common.io import PipelineError
 from dataset.task import REFERENCE_INPUTS, input_problem
 
@@ -34,16 +36,17 @@ INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, fou
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
+    add_sae_arg(p)
     p.add_argument("--input", action="append", metavar='"8,9,5,1,3,2,9,4,7,1"',
                    help=f"probe this input instead of the reference five (repeatable): {INPUT_HELP}")
     p.add_argument("--ablate", action="append", default=[], metavar="ID[,ID...]",
                    help="zero these features in the spliced pass and show how the output moves (repeatable)")
     p.add_argument("--clamp", action="append", default=[], metavar="ID=VALUE",
                    help="set feature ID to VALUE in the spliced pass (repeatable)")
-    p.add_argument("--top", type=int, default=8, help="features listed per input, by activation (default: 8)")
-    p.add_argument("--n-inputs", type=int, default=None,
+    p.add_argument("--top", type=validate.positive_int, default=8, help="features listed per input, by activation (default: 8)")
+    p.add_argument("--n-inputs", type=validate.int_range(1000, 4_000_000), default=None,
                    help="refuse labels made on another number of fresh inputs (default: whatever label_features.py used)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return p.parse_args(argv)
@@ -103,24 +106,30 @@ def format_text(records: list, summary: dict) -> str:
             e = r["edited"]
             what = " ".join([f"ablate {','.join(map(str, e['ablate']))}" if e["ablate"] else "",
                              " ".join(f"clamp {k}={v:g}" for k, v in e["clamp"].items())]).strip()
-            lines.append(f"  {what}: spliced {r['spliced']:.3f} -> {e['spliced']:.3f} ({e['change']:+.3f})")
-        lines.append(f"  {'feature':>7} {'act':>7}  {'explanation':<36} {'score':>5} {'F1':>5} {'r':>5} {'effect':>7}")
+            lines.append(f"  {what}: spliced {r['spliced']:.3f} -> {e['spliced']:.3f} ({e['change']:+.3f} in all)")
+            for p in e["per_feature"]:
+                verb = "zeroed" if p["edit"] == "ablate" else f"set to {p['new_activation']:g}"
+                if p["edit"] == "ablate" and not p["active"]:
+                    lines.append(f"    feature {p['feature']} was not active on this input: zeroing it changes nothing")
+                    continue
+                state = f"from {p['activation']:.3f}" if p["active"] else "from 0 (not active on this input)"
+                lines.append(f"    feature {p['feature']} {verb} {state}: {p['change']:+.3f}")
+        lines.append(f"  {'feature':>7} {'act':>7}  {'explanation':<36} {'score':>5} {'F1':>5} {'r':>5} {'contrib':>7}")
         fmt = lambda v: "  -  " if v is None else f"{v:.2f}"
         for t in r["top_features"]:
             flag = "" if t["status"] == "alive" else f" ({t['status']})"
             lines.append(f"  {t['feature']:>7} {t['activation']:>7.3f}  {(t['explanation'] + flag)[:36]:<36} "
-                         f"{fmt(t['score']):>5} {fmt(t['f1']):>5} {fmt(t['corr']):>5} {t['effect']:>+7.3f}")
+                         f"{fmt(t['score']):>5} {fmt(t['f1']):>5} {fmt(t['corr']):>5} {t['contribution']:>+7.3f}")
     lines.append("")
     lines.append("score: how well the explanation matches where the feature fires and where it is silent (F1 of "
                  "each side, the lesser); ramps: the lesser of that and |r|, r = correlation with the magnitude where "
-                 "it fires. effect: change of the spliced output when this feature alone is zeroed.")
+                 "it fires. contrib: the feature's contribution to the spliced prediction on this input, f * (W_dec . w_head); "
+                 "+ raises the prediction, and zeroing the feature changes it by minus that.")
     return "\n".join(lines)
 
 
 def main(args) -> dict:
-    paths = run_paths(args)
-    if args.top < 0:
-        raise PipelineError(f"--top {args.top}: expected a number of features >= 0")
+    paths = selected_saes(args)[0] if args.sae else run_paths(args)
     inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
     mlp, sae = load_run_models(paths)          # on the CPU: a handful of inputs
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)

@@ -24,25 +24,30 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint
-from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
+from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, require_inputs, update_metrics
+from common.validate import finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
 from dataset.data_loader import load_excel
 from dataset.task import augment
 from mlp.evaluate import evaluate
 from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
 
+MAX_WIDTH = 8192   # 8192 x 8192 float32 weights (256 MB, x4 with AdamW's state): far past what the task needs
+WIDTH = int_range(1, MAX_WIDTH)
+
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
-    p.add_argument("--epochs", type=int, default=100, help="passes over the training set (default: 100)")
-    p.add_argument("--batch-size", type=int, default=256, help="default: 256")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule (default: 3e-3)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
-    p.add_argument("--d-mlp", type=int, default=MLPConfig.d_mlp, help=f"first hidden layer width (default: {MLPConfig.d_mlp})")
-    p.add_argument("--d-hidden", type=int, default=MLPConfig.d_hidden, help=f"harvested layer width (default: {MLPConfig.d_hidden})")
+    p.add_argument("--epochs", type=positive_int, default=100, help="passes over the training set (default: 100)")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="default: 256")
+    p.add_argument("--lr", type=finite_positive_float, default=3e-3, help="peak learning rate of the one-cycle schedule (default: 3e-3)")
+    p.add_argument("--weight-decay", type=finite_nonnegative_float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
+    p.add_argument("--d-mlp", type=WIDTH, default=MLPConfig.d_mlp, help=f"first hidden layer width, 1..{MAX_WIDTH} (default: {MLPConfig.d_mlp})")
+    p.add_argument("--d-hidden", type=WIDTH, default=MLPConfig.d_hidden, help=f"harvested layer width, 1..{MAX_WIDTH} (default: {MLPConfig.d_hidden})")
     p.add_argument("--no-augment", action="store_true", help="train on the rows as they are (no symmetry augmentation)")
-    p.add_argument("--checkpoint-every", type=int, default=10, help="epochs between resumable checkpoints (default: 10)")
+    p.add_argument("--checkpoint-every", type=nonnegative_int, default=10,
+                   help="epochs between resumable checkpoints, 0: none (default: 10)")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/mlp/checkpoint.pth")
     p.add_argument("--evaluate", metavar="FILE.xlsx", help="evaluate the saved MLP on FILE and exit")
     p.add_argument("--json", action="store_true", help="with --evaluate: print one JSON object")
@@ -80,6 +85,7 @@ def main(args) -> dict:
     gen = torch.Generator().manual_seed(args.seed)  # all data randomness, saved in checkpoints
     train_config = {k: v for k, v in vars(args).items() if k not in ("evaluate", "json", "quiet", "resume", "device")}
     start, best = 0, {"val_mse": float("inf"), "epoch": -1, "state_dict": None}
+    history = []   # per epoch: train loss (mean over its batches), val MSE and exact-match (reports/training.html)
 
     if args.resume and paths.mlp_checkpoint.exists():
         remedy = "delete it and train without --resume"
@@ -92,6 +98,7 @@ def main(args) -> dict:
             sched.load_state_dict(ck["scheduler"])
             gen.set_state(ck["generator"])
             start, best = int(ck["epoch"]), dict(ck["best"])
+            history = list(ck.get("history", []))
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise PipelineError(f"{paths.mlp_checkpoint}: not a usable MLP training checkpoint ({type(e).__name__}); {remedy}") from None
     elif args.resume and not args.quiet:
@@ -105,6 +112,7 @@ def main(args) -> dict:
         xe = x_train if args.no_augment else augment(x_train, gen)
         xe, ye = xe.to(device), y_train.to(device)
         order = torch.randperm(len(xe), generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device)
         for i in range(0, len(xe), args.batch_size):
             idx = order[i:i + args.batch_size]
             loss = F.mse_loss(model(xe[idx]), ye[idx])
@@ -112,19 +120,27 @@ def main(args) -> dict:
             loss.backward()
             opt.step()
             sched.step()
+            loss_sum += loss.detach() * len(idx)
         model.eval()
         with torch.no_grad():
-            val_mse = float(F.mse_loss(model(x_val_d), y_val_d))
+            val_pred = model(x_val_d)
+            val_mse = float(F.mse_loss(val_pred, y_val_d))
+            val_exact = float((val_pred.round() == y_val_d).float().mean())
+        history.append({"epoch": epoch + 1, "train_loss": round(float(loss_sum) / len(xe), 6),
+                        "val_mse": round(val_mse, 6), "val_exact_match": round(val_exact, 6)})
         if val_mse < best["val_mse"]:
             best = {"val_mse": val_mse, "epoch": epoch, "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         bar.set_postfix(loss=f"{loss.item():.4f}", val_mse=f"{val_mse:.4f}")  # noqa
-        if (epoch + 1) % args.checkpoint_every == 0 and epoch + 1 < args.epochs:
+        if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0 and epoch + 1 < args.epochs:
             save_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config,
                             state={"state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                                   "epoch": epoch + 1, "best": best})
+                                   "epoch": epoch + 1, "best": best, "history": history})
     train_seconds = time.time() - t0
 
+    if best["state_dict"] is None:  # every epoch's validation MSE was NaN: nothing worth saving
+        raise PipelineError(f"--lr {args.lr:g}: training diverged (validation MSE never finite); lower --lr. "
+                            f"{paths.mlp} is unchanged")
     model.load_state_dict(best["state_dict"])
     model.eval()
     metrics = {
@@ -133,6 +149,7 @@ def main(args) -> dict:
         "val": evaluate(model, x_val, y_val),
         "test": evaluate(model, x_test, y_test),
         "train_seconds": round(train_seconds, 2),
+        "history": history,
     }
     save_mlp(model.cpu(), paths.mlp, metrics=metrics, train_config=train_config)
     update_metrics(paths.metrics, "mlp", metrics)

@@ -2,8 +2,12 @@
 
 `probe(mlp, sae, labels, x)` returns one plain dict per input (JSON-ready): the ground truth, the
 MLP's and the spliced MLP's outputs, the number of active features, the top features by activation
-with their explanation, score and causal effect on this input (the change of the spliced output when
-that feature alone is zeroed), and, with edits, the edited spliced output.
+with their explanation, score and contribution to the prediction on this input, and, with edits, the
+edited spliced output and each edited feature's own share of the change.
+
+One sign convention (the reports' too): + raises the prediction. A feature's contribution is
+f_u * (W_dec[u] . w_head); zeroing it moves the spliced prediction by minus that. Because the head is
+linear, an edit's change is the sum of the per-feature changes (f_new_u - f_u) * (W_dec[u] . w_head).
 """
 import torch
 
@@ -22,6 +26,19 @@ def _num(v, digits=4):
     except (TypeError, ValueError):
         return v
     return None if v != v else round(v, digits)
+
+
+def edit_breakdown(f: torch.Tensor, w_out: torch.Tensor, ablated, clamped: dict) -> list:
+    """Each edited feature's own change of the spliced prediction on one input (f [d_sae]): a clamp
+    overrides an ablation of the same feature, as in the edited pass."""
+    after = {int(u): 0.0 for u in ablated}
+    after.update({int(u): float(v) for u, v in clamped.items()})
+    out = []
+    for u, new in after.items():
+        old = float(f[u])
+        out.append({"feature": u, "edit": "clamp" if u in clamped else "ablate", "activation": _num(old),
+                    "new_activation": _num(new), "active": old > 0, "change": _num((new - old) * float(w_out[u]))})
+    return out
 
 
 @torch.no_grad()
@@ -52,12 +69,13 @@ def probe(mlp, sae, labels: Labels, x: torch.Tensor, top: int = 8, ablated=(), c
             feats.append({"feature": u, "activation": _num(fi[u]), "explanation": r["explanation"],
                           "explanation_kind": r["explanation_kind"], "score": _num(r["score"]),
                           "f1": _num(r["f1"]), "corr": _num(r["corr"]), "status": r["status"],
-                          "effect": _num(-fi[u] * w_out[u])})
+                          "contribution": _num(fi[u] * w_out[u])})
         rec = {"input": x[i].tolist(), "p1": int(gt["p1"][i]), "a": int(gt["a"][i]), "p2": int(gt["p2"][i]),
                "b": int(gt["b"][i]), "expected": int(gt["target"][i]), "mlp": _num(own[i]),
                "spliced": _num(spliced[i]), "active_features": int(len(active)), "top_features": feats}
         if edited is not None:
             rec["edited"] = {"ablate": list(ablated), "clamp": {str(k): v for k, v in clamped.items()},
-                             "spliced": _num(edited[i]), "change": _num(edited[i] - spliced[i])}
+                             "spliced": _num(edited[i]), "change": _num(edited[i] - spliced[i]),
+                             "per_feature": edit_breakdown(fi, w_out, ablated, clamped)}
         out.append(rec)
     return out

@@ -18,11 +18,12 @@ from analysis.labels_io import read_labels
 from analysis.run import load_run_models
 from common.io import atomic_write_text, read_metrics, require_inputs
 from dataset.data_loader import load_excel
-from dataset.task import ground_truth
+from dataset.task import REFERENCE_INPUTS, ground_truth
 from sae.splice import chunked_pass
 from viz import data as vd
-from viz import distributions, heatmap, overview, sankey
-from viz.common import write_plotly_js
+from viz import distributions, heatmap, overview, sankey, training
+from viz.common import NAV, nav_target, write_plotly_js
+from viz.probe_page import write_probe_page
 from viz.distributions import N_TOP_UNITS
 from viz.trace import write_trace as write_trace_xlsx
 
@@ -54,6 +55,7 @@ class ReportInputs:
     top_val: np.ndarray
     card_contrib: np.ndarray         # [d_sae, d_hidden] mean (h - b_dec) * W_enc[:, i] where feature i fires
     sankey: vd.SankeyData
+    profiles: vd.FeatureProfiles     # the cards' quantile examples, ground-truth profiles, neighbours
     combo_maps: dict                 # var -> (means [16, 10, d_sae], counts [16, 10])
     heatmap: dict | None
     mono_threshold: float
@@ -126,7 +128,7 @@ def load_splits(paths):
     return splits, torch.cat(xs), torch.cat(ys)
 
 
-STEPS = ("labels", "fresh", "sankey_data", "heatmap", "distributions", "sankey", "index", "trace")
+STEPS = ("labels", "fresh", "sankey_data", "heatmap", "distributions", "sankey", "index", "training", "probe", "trace")
 
 
 def _noop(step: str) -> None:
@@ -158,6 +160,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
     on_step("sankey_data")
     mlp, sae = mlp.cpu(), sae.cpu()          # the rest (weights, the 10,000-row trace) is small
     w_out = feature_output_weights(mlp, sae)                             # [d_sae]
+    profiles = vd.feature_profiles(fs, x, sae.W_dec, w_out, seed=seed)
     # [d_sae, d_hidden]: mean (h_j - b_dec_j) * W_enc[j, i] over the inputs where feature i fires
     card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
     card_contrib[fs.counts.numpy() == 0] = 0
@@ -167,7 +170,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
                 f"{len(x):,} fresh inputs (seed {seed})" + (f" · MLP test exact-match {test:.1%}" if test is not None else ""))
     return ReportInputs(
         paths=paths, mlp=mlp, sae=sae, labels=labels, features=features, neurons=neurons, x_fresh=x, h_fresh=fs.h,
-        fresh=fs, w_out=w_out, hist=fs.hist.numpy(), hist_max=fs.hist_max.numpy(), top_idx=fs.top_idx.numpy(),
+        fresh=fs, w_out=w_out, profiles=profiles, hist=fs.hist.numpy(), hist_max=fs.hist_max.numpy(), top_idx=fs.top_idx.numpy(),
         top_val=fs.top_val.numpy(), card_contrib=card_contrib, sankey=sankey, combo_maps=fs.combo_value,
         heatmap=heatmap_inputs(labels, x, features, neurons), mono_threshold=MONOSEMANTIC_SCORE,
         ultralow=ULTRALOW_DENSITY,
@@ -196,15 +199,22 @@ def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
     for name, fn in (("heatmap", lambda: heatmap.build(paths, rd)),
                      ("distributions", lambda: distributions.build(paths, rd)),
                      ("sankey", lambda: sankey.build(paths, rd)),
-                     ("index", lambda: overview.build(paths, rd, metrics))):
+                     ("index", lambda: overview.build(paths, rd, metrics)),
+                     ("training", lambda: training.build(paths, rd.subtitle))):
         t2 = time.time()
         html, n_plots = fn()
         target = {"heatmap": paths.heatmap_html, "distributions": paths.distributions_html,
-                  "sankey": paths.sankey_html, "index": paths.index_html}[name]
+                  "sankey": paths.sankey_html, "index": paths.index_html, "training": paths.training_html}[name]
         atomic_write_text(target, html)
         written[target.name] = n_plots
         t[name] = time.time() - t2
         on_step(name)
+    t2 = time.time()
+    nav = [(nav_target(paths, prop), title) for prop, title in NAV]
+    write_probe_page(paths.probe_html, rd.mlp, rd.sae, rd.features, REFERENCE_INPUTS, nav=nav)
+    written[paths.probe_html.name] = 0          # no plotly chart: its own forward pass and tables
+    t["probe"] = time.time() - t2
+    on_step("probe")
     t2 = time.time()
     written[paths.trace_xlsx.name] = write_trace(paths, rd)
     t["trace"] = time.time() - t2

@@ -7,6 +7,7 @@ axes) and always puts its one-sentence caption under it.
 """
 import html
 import json
+import os
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -16,9 +17,12 @@ from common.io import atomic_write_text
 
 # the pages every report links to: (RunPaths property, title)
 NAV = (("index_html", "Overview & feature dashboard"),
+       ("compare_html", "SAEs compared"),
        ("heatmap_html", "Logic circuit map"),
        ("distributions_html", "Activation distributions"),
        ("sankey_html", "Circuit flow (Sankey)"),
+       ("probe_html", "Probe an input"),
+       ("training_html", "Training history"),
        ("trace_xlsx", "Per-sample trace (Excel)"),
        ("features_csv", "features.csv"),
        ("neurons_csv", "neurons.csv"))
@@ -90,12 +94,18 @@ def section(title: str, *parts: str, anchor: str | None = None) -> str:
     return f"<section{a}><h2>{esc(title)}</h2>\n" + "\n".join(parts) + "\n</section>"
 
 
+def nav_target(paths, prop: str) -> str:
+    """The link from this SAE's report folder to one of NAV's files (compare.html is one folder up from
+    a named SAE's reports)."""
+    return Path(os.path.relpath(getattr(paths, prop), paths.reports_dir)).as_posix()
+
+
 def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra: str = "",
          with_plotly: bool = True) -> str:
     """A complete page: header with the run's name and links to every report, then `body`."""
     links = []
     for prop, label in NAV:
-        target = Path(getattr(paths, prop)).name
+        target = nav_target(paths, prop)
         cls = ' class="here"' if prop == here else ""
         links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
     script = f'<script src="{esc(paths.plotly_js.name)}"></script>' if with_plotly else ""

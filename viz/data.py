@@ -13,6 +13,7 @@ The quantities drawn as link widths are exact, not fitted:
 - input position p -> neuron j: mean |change of h_j| when position p of each input is replaced by
   the same position of another (random) input (resample ablation).
 """
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,9 @@ class FreshStats:
     cell_h: torch.Tensor        # [16, 10, d_hidden] summed h per cell
     cell_f: torch.Tensor        # [16, 10, d_sae] summed f per cell
     combo_value: dict           # var ("a", "b") -> (mean f [16, 10, d_sae], counts [16, 10])
+    nz_rows: torch.Tensor = None  # [nnz] input index of every firing (feature, input) pair
+    nz_cols: torch.Tensor = None  # [nnz] its feature
+    nz_vals: torch.Tensor = None  # [nnz] its activation
 
 
 @torch.no_grad()
@@ -77,6 +81,7 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
     h_firing = torch.zeros(d_sae, d_hidden, dtype=torch.float64)
     h_all = torch.empty(n, d_hidden)
     keep = {int(u): [] for u in keep_columns}
+    nz = []                                   # (rows, cols, vals) of every chunk: the cards' examples and profiles
     scale = HIST_BINS / hist_max.clamp_min(1e-12)                                       # [d_sae]
     feat_ids = torch.arange(d_sae)
     for chunk in iter_chunks(mlp, sae, x, CHUNK):
@@ -86,6 +91,8 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         h_all[i:i + len(h)] = h
         fire = f > 0                                                                   # [c, d_sae]
         nnz = int(fire.sum())
+        r_all, c_all = fire.nonzero(as_tuple=True)
+        nz.append((r_all.int() + i, c_all.int(), f[r_all, c_all]))
         use_sparse = sparse if sparse is not None else nnz <= SPARSE_SHARE * fire.numel()
         if use_sparse:   # e.g. TopK k=16 of 2048: work on the nonzeros only
             r, c = fire.nonzero(as_tuple=True)                                          # [nnz]
@@ -132,7 +139,8 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
         top_idx=top_idx.T.contiguous(), mean_h_firing=(h_firing / counts.clamp_min(1).unsqueeze(1)).float(),
         h=h_all, columns={u: torch.cat(v).numpy() if v else np.zeros(0) for u, v in keep.items()},
         cell_counts=cell_counts.view(N_COMBOS, N_DIGITS), cell_h=cell_h.view(N_COMBOS, N_DIGITS, d_hidden),
-        cell_f=sums["cell"].view(N_COMBOS, N_DIGITS, d_sae), combo_value=combo_value)
+        cell_f=sums["cell"].view(N_COMBOS, N_DIGITS, d_sae), combo_value=combo_value,
+        nz_rows=torch.cat([t[0] for t in nz]), nz_cols=torch.cat([t[1] for t in nz]), nz_vals=torch.cat([t[2] for t in nz]))
 
 
 @torch.no_grad()
@@ -173,3 +181,97 @@ def sankey_data(mlp, x: torch.Tensor, fs: FreshStats, seed: int, device="cpu", n
     eff = resample_input_effects(mlp, x[:m], fs.h[:m], cell[:m], N_COMBOS * N_DIGITS, seed, device)
     rc = torch.bincount(cell[:m], minlength=N_COMBOS * N_DIGITS).view(N_COMBOS, N_DIGITS)
     return SankeyData(fs.cell_counts, fs.cell_h, fs.cell_f, eff.view(N_COMBOS, N_DIGITS, N_INPUTS, -1), rc)
+
+
+# the feature cards' view of each feature (sae_vis / Neuronpedia style)
+N_BANDS = 5             # quantile bands of a feature's activations where it fires
+PER_BAND = 2            # examples drawn from each band (plus the TOP_INPUTS top ones)
+N_NEIGHBOURS = 4        # nearest features listed per card, by decoder cosine and by co-activation
+PROFILE_VARS = ("a", "b", "a-b")
+
+
+@dataclass
+class FeatureProfiles:
+    """Per feature: examples across its activation quantiles, its activation against the ground-truth
+    magnitudes where it fires, its contribution to the prediction by a - b, and its nearest features."""
+    bands: list                 # [d_sae] list of N_BANDS lists of (input index, activation), lowest band first
+    binned: dict                # var -> (mean activation where it fires [d_sae, n_values], counts [d_sae, n_values])
+    values: dict                # var -> the values of the bins (e.g. -9..9 for a-b)
+    corr: dict                  # var -> [d_sae] correlation of activation and var where it fires (nan: constant)
+    contrib_by_diff: np.ndarray  # [d_sae, 19] mean contribution f * w_out over all inputs of each a - b value
+    slope: dict                 # var -> [d_sae] least-squares change of the contribution per unit of var, where it fires
+    cos_neighbours: list        # [d_sae] list of (feature, decoder cosine)
+    coact_neighbours: list      # [d_sae] list of (feature, Jaccard of firing)
+
+
+def feature_profiles(fs: FreshStats, x: torch.Tensor, W_dec: torch.Tensor, w_out: torch.Tensor,
+                     seed: int = 0) -> FeatureProfiles:
+    """From the nonzeros of `fresh_stats` (inputs x [n, 10]): see FeatureProfiles. W_dec [d_sae, d_in],
+    w_out [d_sae] (W_dec @ w_head)."""
+    d_sae = W_dec.shape[0]
+    gt = ground_truth(x)
+    r, c, v = fs.nz_rows.long(), fs.nz_cols.long(), fs.nz_vals.double()               # [nnz]
+    w = w_out.double().cpu()
+    binned, values, corr, slope = {}, {}, {}, {}
+    counts = torch.bincount(c, minlength=d_sae).double().clamp_min(1)                 # [d_sae]
+    for var in PROFILE_VARS:
+        g_all = gt[var].long()
+        lo, nv = (-(N_DIGITS - 1), 2 * N_DIGITS - 1) if var == "a-b" else (0, N_DIGITS)
+        g = g_all[r]                                                                   # [nnz]
+        idx = c * nv + (g - lo)
+        s = torch.zeros(d_sae * nv, dtype=torch.float64).index_add_(0, idx, v).view(d_sae, nv)
+        k = torch.bincount(idx, minlength=d_sae * nv).view(d_sae, nv)
+        binned[var] = ((s / k.clamp_min(1)).float().numpy(), k.numpy())
+        values[var] = list(range(lo, lo + nv))
+        gd = g.double()
+        sums = {name: torch.zeros(d_sae, dtype=torch.float64).index_add_(0, c, t)
+                for name, t in (("g", gd), ("v", v), ("gg", gd * gd), ("vv", v * v), ("gv", gd * v))}
+        mg, mv = sums["g"] / counts, sums["v"] / counts
+        cov = sums["gv"] / counts - mg * mv
+        var_g = (sums["gg"] / counts - mg * mg).clamp_min(0)
+        var_v = (sums["vv"] / counts - mv * mv).clamp_min(0)
+        ok = (var_g > 1e-12) & (var_v > 1e-12)
+        corr[var] = torch.where(ok, cov / (var_g * var_v).sqrt().clamp_min(1e-12), torch.nan).numpy()
+        slope[var] = torch.where(var_g > 1e-12, w * cov / var_g.clamp_min(1e-12), torch.nan).numpy()
+    diff = gt["a-b"].long() + N_DIGITS - 1                                             # [n] in 0..18
+    per_diff = torch.bincount(diff, minlength=2 * N_DIGITS - 1).double().clamp_min(1)
+    s = torch.zeros(d_sae * (2 * N_DIGITS - 1), dtype=torch.float64).index_add_(0, c * (2 * N_DIGITS - 1) + diff[r], v)
+    contrib_by_diff = (s.view(d_sae, -1) / per_diff[None, :] * w[:, None]).float().numpy()
+
+    # examples: the activations of each feature sorted, cut into N_BANDS equal-count bands
+    g = torch.Generator().manual_seed(seed)
+    order = torch.argsort(c * (v.max().item() + 1 if len(v) else 1) + v)                # by feature, then activation
+    r_s, c_s, v_s = r[order], c[order], v[order]
+    starts = torch.searchsorted(c_s, torch.arange(d_sae + 1))
+    bands = []
+    for u in range(d_sae):
+        a, b = int(starts[u]), int(starts[u + 1])
+        out = []
+        for q in range(N_BANDS):
+            lo, hi = a + (b - a) * q // N_BANDS, a + (b - a) * (q + 1) // N_BANDS
+            if hi <= lo:
+                out.append([])
+                continue
+            pick = lo + torch.randperm(hi - lo, generator=g)[:PER_BAND]
+            pick = pick[torch.argsort(v_s[pick], descending=True)]
+            out.append([(int(r_s[j]), float(v_s[j])) for j in pick])
+        bands.append(out)
+
+    # neighbours: decoder cosine, and Jaccard of the sets of inputs each feature fires on
+    Wn = F.normalize(W_dec.detach().float().cpu(), dim=1)
+    cos = Wn @ Wn.T                                                                    # [d_sae, d_sae]
+    cos.fill_diagonal_(-2)
+    with warnings.catch_warnings():   # torch's notes that its sparse support is "beta"
+        warnings.simplefilter("ignore", UserWarning)
+        fire = torch.sparse_coo_tensor(torch.stack([c, r]), torch.ones(len(r)), (d_sae, fs.n)).coalesce()
+        inter = torch.sparse.mm(fire, fire.t()).to_dense()                              # [d_sae, d_sae] co-firing counts
+    n_fire = torch.bincount(c, minlength=d_sae).float()
+    jac = inter / (n_fire[:, None] + n_fire[None, :] - inter).clamp_min(1)
+    jac.fill_diagonal_(-1)
+    k = min(N_NEIGHBOURS, d_sae - 1)
+    cv, ci = cos.topk(k, dim=1)
+    jv, ji = jac.topk(k, dim=1)
+    cos_nb = [[(int(i), float(val)) for i, val in zip(ci[u], cv[u])] for u in range(d_sae)]
+    jac_nb = [[(int(i), float(val)) for i, val in zip(ji[u], jv[u]) if val > 0] for u in range(d_sae)]
+    return FeatureProfiles(bands=bands, binned=binned, values=values, corr=corr, contrib_by_diff=contrib_by_diff,
+                           slope=slope, cos_neighbours=cos_nb, coact_neighbours=jac_nb)

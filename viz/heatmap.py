@@ -1,4 +1,4 @@
-"""logic_circuit_map.html: which ground-truth concept each unit matches, features beside neurons.
+"""logic_circuit_map.html: which ground-truth concept each unit matches, features above neurons (one shared set of columns).
 
 - F1 of every alive feature against every single ground-truth condition (rows grouped by the
   feature's explanation), and the same map for the neurons: monosemantic units show one bright
@@ -12,10 +12,13 @@ import plotly.graph_objects as go
 
 from viz.common import figure_html, page, section
 
-MAX_ROWS = 400          # rows drawn per unit map (the best-scoring ones); the caption says when capped
+MAX_ROWS = 120          # rows drawn per unit map (the best-scoring ones, each labelled); the caption says when capped
 MAX_COLUMNS = 60        # conditions drawn: those some alive unit matches best (F1 >= MIN_COLUMN_F1), at most this many
 MIN_COLUMN_F1 = 0.3
-LABEL_ROWS = 160        # above this many rows the row labels would overlap: they move to the hover
+ROW_PX = 13             # height of a labelled row
+LABEL_CHARS = 40        # row labels longer than this are cut (full text on hover)
+COLUMN_CHARS = 16       # column labels longer than this are abbreviated (full text on hover)
+MIN_CELL_LIFT = 0.25    # pointer x value cells whose best feature rises less than this show no label
 SCALE = [[0, "#f7f8fb"], [0.3, "#c6d4f5"], [0.6, "#5f86e0"], [0.8, "#e0a030"], [1, "#b03a2e"]]
 
 
@@ -59,26 +62,34 @@ def unit_map(kind: str, table, f1: np.ndarray, concepts: list, n_act: np.ndarray
     # numbers only (plotly stores them as typed arrays): the explanation is in the row label
     custom = np.round(np.stack([prec, rec, np.broadcast_to(support[None, :], z.shape)], axis=-1), 4).astype(np.float32)
     z = np.round(z, 4).astype(np.float32)
-    ylabels = [f"{kind[0]}{u}: {e[:28]}" for u, e in zip(units, exp)]
+    ylabels = [f"{kind[0]}{u}: " + (e if len(e) <= LABEL_CHARS else e[:LABEL_CHARS - 1] + "…") for u, e in zip(units, exp)]
+    # short column labels on the axis; the full condition in the hover
+    xlabels = [c if len(c) <= COLUMN_CHARS else c[:COLUMN_CHARS - 1] + "…" for c in concepts]
+    xlabels = [f"{x}\u200b" * (xlabels[:k].count(x) + 1) if xlabels.count(x) > 1 else x for k, x in enumerate(xlabels)]
+    custom = np.concatenate([custom.astype(object), np.broadcast_to(np.array(concepts, dtype=object)[None, :, None],
+                                                                     (*z.shape, 1))], axis=-1)
     fig = go.Figure(go.Heatmap(
-        z=z, x=concepts, y=ylabels, zmin=0, zmax=1, colorscale=SCALE, colorbar=dict(title="F1", thickness=12),
+        z=z, x=xlabels, y=ylabels, zmin=0, zmax=1, colorscale=SCALE, colorbar=dict(title="F1", thickness=12),
         customdata=custom, xgap=0, ygap=0,
-        hovertemplate=(f"{kind} %{{y}}<br>concept: %{{x}}<br>F1 %{{z:.3f}}, precision %{{customdata[0]:.3f}}, "
+        hovertemplate=(f"{kind} %{{y}}<br>concept: %{{customdata[3]}}<br>F1 %{{z:.3f}}, precision %{{customdata[0]:.3f}}, "
                        "recall %{customdata[1]:.3f}<br>support: %{customdata[2]:,} of " + f"{n_inputs:,} inputs"
                        "<extra></extra>")))
     n_rows = len(units)
-    labels = n_rows <= LABEL_ROWS
     fig.update_layout(xaxis_title="ground-truth condition", yaxis_title=f"alive {kind}s, grouped by explanation",
-                      yaxis=dict(autorange="reversed", showticklabels=labels, tickfont=dict(size=9)),
-                      xaxis=dict(tickangle=-90, tickfont=dict(size=9), tickmode="linear", dtick=1),
-                      margin=dict(l=200 if labels else 60, r=10, t=10, b=110))
-    height = int(min(1500, max(380, 140 + (10 if labels else 4) * n_rows)))
+                      yaxis=dict(autorange="reversed", tickfont=dict(size=10), automargin=True, dtick=1),
+                      xaxis=dict(tickangle=-60, tickfont=dict(size=11), tickmode="linear", dtick=1, automargin=True, side="top"),
+                      margin=dict(l=10, r=10, t=10, b=60))
+    height = int(max(380, 170 + ROW_PX * n_rows))
     n_alive = int((table["status"] == "alive").sum())
-    capped = f" (the {n_rows} best-scoring of {n_alive})" if n_rows < n_alive else ""
-    hover = "" if labels else " (hover a row for its id and explanation)"
-    caption = (f"Each row is an alive {kind}{capped}{hover}, each column a ground-truth condition; colour is the F1 of "
-               f"'the {kind} is active' against 'the condition holds' on {n_inputs:,} fresh inputs (hover for precision, "
-               f"recall and support). A monosemantic {kind} is one dark-red cell in its row; a pale row matches no single condition.")
+    capped = f" (the {n_rows} best-scoring of {n_alive}; every {kind} is in {kind}s.csv)" if n_rows < n_alive else ""
+    best = z.max(1)
+    n_mono = int((best >= 0.8).sum())
+    covered = int((z.max(0) >= 0.8).sum())
+    caption = (f"Each row is an alive {kind}{capped}, each column a ground-truth condition; colour is the F1 of "
+               f"'the {kind} is active' against 'the condition holds' on {n_inputs:,} fresh inputs (hover for the full "
+               f"condition, precision, recall and support). Here {n_mono} of these {n_rows} {kind}s match one condition "
+               f"with F1 ≥ 0.8 (a dark-red cell in the row), and {covered} of the {len(concepts)} conditions are matched "
+               f"that well by some {kind}.")
     return fig, caption, height
 
 
@@ -96,7 +107,11 @@ def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of, max_ac
     top = order[..., 0]
     z = np.clip(np.take_along_axis(lift, top[..., None], -1)[..., 0], 0, 1)
     rows = [f"p1={i // 4}, p2={i % 4}" for i in range(16)]
-    text = np.where(counts > 0, np.char.add("f", top.astype(str)), "")
+    strong = (counts > 0) & (z >= MIN_CELL_LIFT)
+    # a label where the carrying feature changes along the row (not on every cell: ids would be a wall)
+    starts = np.ones_like(strong)
+    starts[:, 1:] = (top[:, 1:] != top[:, :-1]) | ~strong[:, :-1]
+    text = np.where(strong & starts, np.char.add("f", top.astype(str)), "")
     hover = np.empty(top.shape, dtype=object)
     for i in range(16):
         for j in range(means.shape[1]):
@@ -105,14 +120,18 @@ def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of, max_ac
             hover[i, j] = "<br>".join(lines) + f"<br>{int(counts[i, j])} inputs"
     fig = go.Figure(go.Heatmap(z=z, x=[str(v) for v in range(means.shape[1])], y=rows, zmin=0, zmax=1,
                                colorscale="Blues", colorbar=dict(title="lift", thickness=12), text=text,
-                               texttemplate="%{text}", textfont=dict(size=10), customdata=hover,
+                               texttemplate="%{text}", textfont=dict(size=12), customdata=hover,
                                hovertemplate="%{y}, " + var + " = %{x}<br>%{customdata}<extra></extra>"))
     fig.update_layout(xaxis_title=f"pointed value {var}", yaxis_title="pointer combination",
                       yaxis=dict(autorange="reversed"), margin=dict(l=100, r=20, t=20, b=50))
-    caption = (f"Each cell holds the fresh inputs with that pointer combination and {var} value; its label is the feature "
-               f"most specific to the cell (largest rise of its mean activation there above its mean over all inputs) and "
-               f"its colour that rise as a share of the feature's maximum activation (dark: the feature switches on for this "
-               f"cell; pale: no feature singles it out). Hover for the top three.")
+    ids, n_cells = np.unique(top[strong], return_counts=True)
+    most = [f"f{u} ({labels_of(int(u))}) in {k}" for u, k in sorted(zip(ids, n_cells), key=lambda t: -t[1])[:4]]
+    caption = (f"Each cell holds the fresh inputs with that pointer combination and {var} value; its colour is how much "
+               f"the feature most specific to it rises there above its mean over all inputs, as a share of the feature's "
+               f"maximum activation; where that rise is at least {MIN_CELL_LIFT:g}, a label names the feature at the "
+               f"first cell of each run of cells it carries along the row. {int(strong.sum())} of {int((counts > 0).sum())} cells have such a feature, "
+               f"{len(ids)} distinct features in all" + (f"; most cells: {', '.join(most)}" if most else "")
+               + ". Hover any cell for its top three.")
     return fig, caption
 
 
@@ -133,20 +152,18 @@ def build(paths, rd) -> tuple[str, int]:
                 maps.append((kind, None, None, 0))
                 continue
             maps.append((kind, *unit_map(kind, table, f1[:, cols], concepts, n_act, hm["support"][cols], rd.n_fresh)))
-        height = max(m[3] for m in maps)          # same height: the two maps line up for comparison
-        for kind, fig, cap, _ in maps:
+        for kind, fig, cap, _h in maps:
             if fig is None:
                 grid.append(f'<div><p class="note">No alive {kind}s to map.</p></div>')
                 continue
-            grid.append(f'<div style="min-width:0">{figure_html(fig, f"map-{kind}s", cap, height=height)}</div>')
+            grid.append(f'<div style="min-width:0;margin-bottom:18px">{figure_html(fig, f"map-{kind}s", cap, height=_h)}</div>')
             n_plots += 1
         n_all = len(hm["concepts"])
         grid_note = (f'<p class="caption">Columns: the {len(cols)} of {n_all} single conditions on p1, p2, a, b, a - b and '
                      f'target that some alive unit matches with F1 ≥ {MIN_COLUMN_F1:g}'
                      + (f" (the {MAX_COLUMNS} best-matched)" if len(cols) == MAX_COLUMNS else "") + "; both maps share them.</p>")
         parts.append(section("Features vs neurons against the ground truth (F1)",
-                             grid_note, '<div style="display:grid;grid-template-columns:1fr 1fr;gap:16px">' + "".join(grid) + "</div>",
-                             anchor="maps"))
+                             grid_note, "".join(grid), anchor="maps"))
     for var in ("a", "b"):
         means, counts = rd.combo_maps[var]
         fig, cap = combo_map(means, counts, var, rd.feature_label, rd.hist_max)
