@@ -1,11 +1,15 @@
 """Stage 7: the reports a person opens in a browser, offline.
 
-Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (stage 4), the three
+Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2), <run-dir>/sae/sae_model.pth (stage 4; with --sae NAME the
+       named SAE <run-dir>/sae/NAME/, whose pages go to <run-dir>/reports/NAME/), the three
        Excel splits (stage 1), and the labels label_features.py wrote (stage 5: reports/features.csv,
        neurons.csv, labels.pt; refused when missing or older than the models)
 Writes <run-dir>/reports/: index.html (metrics, links, feature dashboard), logic_circuit_map.html,
-       circuit_bell_curves.html, uhd_bold_sankey.html, plotly.min.js (the one copy of plotly the
-       pages load), circuit_trace_detailed.xlsx; and the "reports" section of metrics.json (whose
+       circuit_bell_curves.html, uhd_bold_sankey.html, probe.html (the models in the browser),
+       training.html (the MLP's and the SAE's training curves, from their files), plotly.min.js (the
+       one copy of plotly the pages load), circuit_trace_detailed.xlsx; reports/compare.html (every SAE
+       of the run beside the neurons and random directions, analysis.compare); and the "reports" section
+       of metrics.json ("reports:NAME" for a named SAE; whose
        file list names the labels' CSVs too: they are part of the folder). Prints the path of
        index.html last.
 
@@ -20,22 +24,40 @@ import time
 import torch
 from tqdm import tqdm
 
-from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import require_inputs, update_metrics
+from analysis.compare import comparison
+from common import validate
+from common.cli import ArgumentParser, add_common_args, add_sae_arg, pick_device, run_main, run_paths, seed_everything, selected_saes
+from common.io import atomic_write_text, require_inputs, update_metrics
 from viz.build import STEPS, gather, write_reports
+from viz.common import write_plotly_js
+from viz.compare import compare_html
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
     add_common_args(p)
-    p.add_argument("--n-inputs", type=int, default=None,
+    add_sae_arg(p, allow_all=True)
+    p.add_argument("--n-inputs", type=validate.int_range(1000, 4_000_000), default=None,
                    help="refuse labels made on another number of fresh inputs (default: whatever label_features.py used)")
     return p.parse_args(argv)
 
 
 def main(args) -> dict:
-    paths = run_paths(args)
+    """The "reports" section of the (last) SAE reported; compare.html is rewritten every time."""
+    stats = None
+    for paths in selected_saes(args):
+        stats = report_one(args, paths)
+    root = run_paths(args)
+    write_plotly_js(root)
+    atomic_write_text(root.compare_html, compare_html(root, comparison(root)))
+    if not args.quiet:
+        print(f"wrote {root.compare_html}")
+    print(paths.index_html)
+    return stats
+
+
+def report_one(args, paths) -> dict:
     # every input up front (the trace reads all three splits last): a missing one must not leave half the pages rewritten
     require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx", "mlp", "sae")
     seed_everything(args.seed)
@@ -58,13 +80,12 @@ def main(args) -> dict:
              "trace_rows": written[paths.trace_xlsx.name], "alive_feature_cards": int((rd.features["status"] == "alive").sum()),
              "n_inputs": rd.n_fresh, "seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in rd.timings.items()},
              "dir": str(paths.reports_dir)}
-    update_metrics(paths.metrics, "reports", stats)
+    update_metrics(paths.metrics, paths.section("reports"), stats)
     if not args.quiet:
         t = stats["timings"]
         print(f"reports: {len(files)} files in {seconds:.1f} s (labels {t.get('labels', 0):.1f} s, "
               f"trace {stats['trace_rows']:,} rows {t.get('trace', 0):.1f} s), "
               f"{stats['alive_feature_cards']} feature cards")
-    print(paths.index_html)
     return stats
 
 

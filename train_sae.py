@@ -28,7 +28,8 @@ from dataclasses import asdict, fields, replace
 from tqdm import tqdm
 
 from common import distributed
-from common.cli import add_common_args, pick_device, run_main, run_paths, seed_everything
+from common import validate
+from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
@@ -82,7 +83,29 @@ def _recipe_text(name: str) -> str:
 
 
 def _type(kind):
-    return {"int": int, "float": float}.get(kind, kind) if isinstance(kind, str) else kind
+    return {"int": int, "float": float, "tuple": tuple}.get(kind, kind) if isinstance(kind, str) else kind
+
+
+def int_list(text: str) -> tuple:
+    """'64,256,1024' -> (64, 256, 1024); '' -> ()."""
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {validate.shown(text)}") from None
+
+
+# what each flag accepts (argparse `type=`, so a bad value is one line and exit 2 before any work);
+# 0 is allowed where it means something: --steps 0 trains --epochs, 0 warm-up steps or checkpoints mean none
+FLAG_TYPES = {int: validate.positive_int, float: validate.finite_nonnegative_float, tuple: int_list,
+              "lr": validate.finite_positive_float, "epochs": validate.finite_positive_float,
+              "steps": validate.nonnegative_int, "warmup_steps": validate.nonnegative_int,
+              "sparsity_warmup_steps": validate.nonnegative_int, "checkpoint_every": validate.nonnegative_int,
+              "n_eval": validate.int_range(1, 1_000_000), "threshold_init": validate.finite_positive_float,
+              "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True)}
+
+
+def flag_type(name: str, kind):
+    return FLAG_TYPES.get(name, FLAG_TYPES.get(kind, kind))
 
 
 def sweepable() -> list:
@@ -93,13 +116,13 @@ def sweepable() -> list:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
     a = p.add_argument_group("architecture (each setting belongs to the architectures named in its default)")
     a.add_argument("--architecture", choices=list(ARCHITECTURES), default=DEFAULT_ARCHITECTURE,
                    help=f"one of {', '.join(ARCHITECTURES)}: relu is the paper's L1 SAE; see README (default: {DEFAULT_ARCHITECTURE})")
     for name, (kind, helptext, defaults) in _sae_settings().items():
-        a.add_argument(f"--{name.replace('_', '-')}", type=_type(kind), default=None,
+        a.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name, _type(kind)), default=None,
                        help=f"{helptext} (default: {_default_text(defaults)})")
     t = p.add_argument_group("training (defaults: sae.training.TrainConfig and each architecture's RECIPE)")
     defaults = TrainConfig()
@@ -107,12 +130,13 @@ def parse_args(argv=None):
         default = _recipe_text(name) if name in RECIPE_FIELDS else getattr(defaults, name)
         kind = str if name in ("resample_at", "dec_init") else type(getattr(defaults, name)) if name not in RECIPE_FIELDS \
             else type(ARCHITECTURES[DEFAULT_ARCHITECTURE].RECIPE[name])
-        t.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"{helptext} (default: {default})")
+        t.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name, kind), default=None,
+                       help=f"{helptext} (default: {default})")
     t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
     t.add_argument("--stream", action="store_true",
                    help="train on fresh task inputs run through the MLP batch by batch (no activations file, memory "
                         "independent of the sample count); held out: --n-eval inputs of a stream of their own")
-    t.add_argument("--n-samples", type=int, default=None,
+    t.add_argument("--n-samples", type=validate.positive_int, default=None,
                    help="with --stream: training activations in all (sets --steps to n_samples / batch size)")
     p.add_argument("--name", default=None,
                    help="train a named SAE into <run-dir>/sae/NAME/ (its own labels and reports follow with --sae NAME "
@@ -260,10 +284,11 @@ def parse_sweep(text: str) -> tuple:
         raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(sweepable())}")
     settings = _sae_settings()
     kind = _type(settings[name][0]) if name in settings else type(architecture_class("relu").RECIPE.get(name, getattr(TrainConfig(), name)))
+    parse = flag_type(name, kind)
     try:
-        parsed = [kind(float(v)) if kind is int else kind(v) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise PipelineError(f"--sweep {text!r}: values must be numbers") from None
+        parsed = [parse(v.strip()) for v in values.split(",") if v.strip()]
+    except argparse.ArgumentTypeError as e:
+        raise PipelineError(f"--sweep {validate.shown(text)}: {name}: {e}") from None
     if not parsed:
         raise PipelineError(f"--sweep {text!r}: no values given")
     return name, [v.strip() for v in values.split(",") if v.strip()], parsed

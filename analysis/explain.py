@@ -106,6 +106,9 @@ class Explanations:
     pointer_ramp_score: np.ndarray           # [U, 8] best ramp score of each unit for each pointer ramp
     sign_f1: np.ndarray                      # [U] best F1 against a sign-of-(a - b) concept
     truth_col: np.ndarray                    # [U] column of the explanation's concept / ramp support (-1: none)
+    choice: dict = field(default_factory=dict)   # what was chosen per unit (concept column, ramp support
+                                                 # position, magnitude and sign, ramp or concept), to score
+                                                 # the same explanations on other inputs (`explain_units(chosen=)`)
     extras: dict = field(default_factory=dict)
 
 
@@ -120,8 +123,14 @@ def _ramp_supports(cs: ConceptSet) -> np.ndarray:
 @torch.no_grad()
 def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | None = None,
                   kind: str = "feature", concepts: ConceptSet | None = None,
-                  chunk: int = CHUNK_UNITS) -> Explanations:
+                  chunk: int = CHUNK_UNITS, chosen: Explanations | None = None) -> Explanations:
     """Score every unit of `acts` [N, U] (activations on inputs `x` [N, 10]) against the grammar.
+
+    Without `chosen`, each unit's best concept and best ramp are chosen on these inputs. With
+    `chosen` (the result of a call on other inputs), the explanations chosen there are kept and only
+    scored here: a score measured on the inputs it was chosen on is biased upwards by the choice among
+    ~5,000 candidates, one measured on fresh inputs is not. A ramp keeps its direction: its r here is
+    counted only in the chosen sign.
 
     `active` [N, U] bool says where each unit counts as firing (default: acts > 0).
     Table columns: unit, kind, status, density, mean_act, max_act, explanation, explanation_kind
@@ -169,6 +178,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
                                            "ramp_score", "ramp_f1", "ramp_prec", "ramp_rec", "ramp_r")}
     concept_col = np.zeros(n_units, int)
     ramp_sup = np.zeros(n_units, int)
+    ramp_pos = np.zeros(n_units, int)                                           # index into `sup`
     ramp_mag = np.zeros(n_units, int)
     heat, core, pr_score, sign = [], [], [], []
     for u0 in range(0, n_units, chunk):
@@ -183,7 +193,11 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         F1_off = 2 * TN / ((n - n_act)[:, None] + (n - n_true)[None, :]).clamp_min(1)   # where it is silent
         SC = torch.minimum(F1, F1_off)                                          # [Uc, C] two-sided score
         del TN, F1_off
-        best_sc, best = SC.max(1)
+        if chosen is None:
+            best_sc, best = SC.max(1)
+        else:
+            best = torch.as_tensor(chosen.choice["concept_col"][sl])
+            best_sc = SC.gather(1, best[:, None]).squeeze(1)
         out["n_active"][sl] = n_act.numpy()
         out["concept_score"][sl] = best_sc.numpy()
         out["concept_f1"][sl] = F1.gather(1, best[:, None]).squeeze(1).numpy()
@@ -218,7 +232,14 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         r = torch.where(ok, cov / (var_a.clamp_min(0) * var_M.clamp_min(0)).sqrt().clamp_min(1e-30),
                         torch.zeros_like(cov)).clamp(-1, 1).permute(1, 2, 0)    # [Uc, R, n_mag]
         score = torch.minimum(SC[:, sup][:, :, None], r.abs())                  # [Uc, R, n_mag]
-        best_score, best_idx = score.reshape(uc, -1).max(1)
+        if chosen is None:
+            best_score, best_idx = score.reshape(uc, -1).max(1)
+        else:                                                                   # the chosen support, magnitude, sign
+            best_idx = torch.as_tensor(chosen.choice["ramp_pos"][sl] * n_mag + chosen.choice["ramp_mag"][sl])
+            r_kept = r.reshape(uc, -1).gather(1, best_idx[:, None]).squeeze(1) * torch.as_tensor(
+                chosen.choice["ramp_sign"][sl], dtype=r.dtype)
+            best_score = torch.minimum(SC[:, sup].reshape(uc, -1).repeat_interleave(n_mag, 1).gather(
+                1, best_idx[:, None]).squeeze(1), r_kept.clamp_min(0))
         s_idx, m_idx = best_idx // n_mag, best_idx % n_mag
         sup_col = sup[s_idx]                                                    # [Uc] concept columns
         out["ramp_score"][sl] = best_score.numpy()
@@ -228,6 +249,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         out["ramp_prec"][sl] = (tp_r / n_act.clamp_min(1)).numpy()
         out["ramp_rec"][sl] = (tp_r / n_true[sup_col].clamp_min(1)).numpy()
         ramp_sup[sl] = sup_col.numpy()
+        ramp_pos[sl] = s_idx.numpy()
         ramp_mag[sl] = m_idx.numpy()
         pr_score.append(torch.stack([score[:, cols, mi].max(1).values for cols, mi in zip(ptr_cols, ptr_mag)],
                                     dim=1).numpy())                             # [Uc, 8]
@@ -242,15 +264,23 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
     status = np.where(n_act == 0, "dead", np.where(density < ULTRALOW_DENSITY, "ultralow", "alive"))
 
     concept_names = [cs.names[j] for j in concept_col]
-    ramp_names = [f"ramp {_signed(display_name(MAGNITUDES[mi]), r)} | {cs.names[s]}"
-                  for r, mi, s in zip(out["ramp_r"], ramp_mag, ramp_sup)]
+    ramp_sign = np.where(out["ramp_r"] < 0, -1.0, 1.0) if chosen is None else chosen.choice["ramp_sign"]
+    ramp_names = [f"ramp {_signed(display_name(MAGNITUDES[mi]), sg)} | {cs.names[s]}"
+                  for sg, mi, s in zip(ramp_sign, ramp_mag, ramp_sup)]
     # the ground-truth variables each explanation uses, as data (the interchange test groups by them)
     concept_vars = [set(cs.concepts[j].variables) for j in concept_col]
     ramp_vars = [set(cs.concepts[s].variables) | {MAGNITUDES[mi]} for mi, s in zip(ramp_mag, ramp_sup)]
     rs, cf = out["ramp_score"], out["concept_score"]
-    use_ramp = ((rs > 0) & (rs >= cf - RAMP_TOLERANCE)
-                & ((rs >= MONOSEMANTIC_SCORE) | (cf < MONOSEMANTIC_SCORE)))
+    if chosen is None:
+        use_ramp = ((rs > 0) & (rs >= cf - RAMP_TOLERANCE)
+                    & ((rs >= MONOSEMANTIC_SCORE) | (cf < MONOSEMANTIC_SCORE)))
+        # a unit silent on the choosing inputs has no explanation to carry over
+        explained = n_act > 0
+    else:
+        use_ramp, explained = chosen.choice["use_ramp"], chosen.choice["explained"]
     dead = status == "dead"
+    unexplained = dead | ~explained
+    none = unexplained
     table = pd.DataFrame({
         "unit": np.arange(n_units),
         "kind": kind,
@@ -258,23 +288,25 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         "density": density,
         "mean_act": mean_act,
         "max_act": max_act,
-        "explanation": np.where(dead, "", np.where(use_ramp, ramp_names, concept_names)),
-        "explanation_kind": np.where(dead, "none", np.where(use_ramp, "ramp", "concept")),
+        "explanation": np.where(none, "", np.where(use_ramp, ramp_names, concept_names)),
+        "explanation_kind": np.where(none, "none", np.where(use_ramp, "ramp", "concept")),
         "variables": ["" if d else ";".join(sorted(rv if r else cv))
-                      for d, r, rv, cv in zip(dead, use_ramp, ramp_vars, concept_vars)],
-        "score": np.where(dead, np.nan, np.where(use_ramp, out["ramp_score"], out["concept_score"])),
-        "precision": np.where(dead, np.nan, np.where(use_ramp, out["ramp_prec"], out["concept_prec"])),
-        "recall": np.where(dead, np.nan, np.where(use_ramp, out["ramp_rec"], out["concept_rec"])),
-        "f1": np.where(dead, np.nan, np.where(use_ramp, out["ramp_f1"], out["concept_f1"])),
-        "corr": np.where(use_ramp & ~dead, out["ramp_r"], np.nan),
+                      for d, r, rv, cv in zip(none, use_ramp, ramp_vars, concept_vars)],
+        "score": np.where(none, np.nan, np.where(use_ramp, out["ramp_score"], out["concept_score"])),
+        "precision": np.where(none, np.nan, np.where(use_ramp, out["ramp_prec"], out["concept_prec"])),
+        "recall": np.where(none, np.nan, np.where(use_ramp, out["ramp_rec"], out["concept_rec"])),
+        "f1": np.where(none, np.nan, np.where(use_ramp, out["ramp_f1"], out["concept_f1"])),
+        "corr": np.where(use_ramp & ~none, out["ramp_r"], np.nan),
     })
     table["monosemantic"] = (table["status"] == "alive") & (table["score"] >= MONOSEMANTIC_SCORE)
-    table["concept_explanation"] = np.where(dead, "", concept_names)
-    table["concept_score"] = np.where(dead, np.nan, out["concept_score"])
-    table["concept_f1"] = np.where(dead, np.nan, out["concept_f1"])
-    table["ramp_explanation"] = np.where(dead | (out["ramp_score"] <= 0), "", ramp_names)
-    table["ramp_score"] = np.where(dead, np.nan, out["ramp_score"])
-    truth_col = np.where(dead, -1, np.where(use_ramp, ramp_sup, concept_col))
+    table["concept_explanation"] = np.where(none, "", concept_names)
+    table["concept_score"] = np.where(none, np.nan, out["concept_score"])
+    table["concept_f1"] = np.where(none, np.nan, out["concept_f1"])
+    table["ramp_explanation"] = np.where(none | (out["ramp_score"] <= 0), "", ramp_names)
+    table["ramp_score"] = np.where(none, np.nan, out["ramp_score"])
+    truth_col = np.where(none, -1, np.where(use_ramp, ramp_sup, concept_col))
+    choice = {"concept_col": concept_col, "ramp_pos": ramp_pos, "ramp_mag": ramp_mag, "ramp_sign": ramp_sign,
+              "use_ramp": use_ramp, "explained": explained}
     return Explanations(
         table=table,
         heatmap_f1=np.concatenate(heat) if heat else np.zeros((0, len(heat_cols))),
@@ -283,6 +315,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         pointer_ramp_score=np.concatenate(pr_score) if pr_score else np.zeros((0, len(POINTER_RAMPS))),
         sign_f1=np.concatenate(sign) if sign else np.zeros(0),
         truth_col=truth_col,
+        choice=choice,
     )
 
 

@@ -1,8 +1,11 @@
 """A run's labelling: what every SAE feature and every neuron means.
 
-`label_models(mlp, sae)` samples fresh inputs from the task's "analysis" stream (never the training
-rows), runs the MLP and the SAE on them (`sae.splice.chunked_pass`), explains every feature and every
-neuron (`analysis.explain`), measures each feature's zero-ablation effect where its explanation holds
+`label_models(mlp, sae)` samples two sets of fresh inputs (never the training rows): on the first (the
+task's "explain" stream) it chooses each feature's and each neuron's explanation, on the second (the
+"analysis" stream) it scores those explanations (`analysis.explain`), so no score is measured on the
+inputs its explanation was picked on. It runs the MLP and the SAE on them (`sae.splice.chunked_pass`),
+scores random directions of the hidden layer at the features' densities the same way
+(`analysis.controls`), measures each feature's zero-ablation effect where its explanation holds
 and where it does not (`analysis.causal.effects_table`) and runs the interchange test
 (`analysis.interchange`). `build_labels(paths)` does it for a run's own models and writes the result
 (`analysis.labels_io.write_labels`); `label_features.py` is the stage that calls it.
@@ -14,6 +17,7 @@ import pandas as pd
 import torch
 
 from analysis.causal import effects_table
+from analysis.controls import random_direction_control
 from analysis.concepts import concept_set
 from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units, found_targets, summarize
 from analysis.interchange import interchange_suite
@@ -31,8 +35,9 @@ DEFAULT_N_INPUTS = 32768
 MIN_N_INPUTS = 1000              # the ultralow line is 0.1%: fewer inputs cannot tell ultralow from dead
 
 
-def fresh_inputs(seed: int, n: int) -> torch.Tensor:
-    return sample_inputs(n, seed=stream_seed(seed, "analysis"))
+def fresh_inputs(seed: int, n: int, stream: str = "analysis") -> torch.Tensor:
+    """The inputs explanations are scored on ("analysis"), or chosen on ("explain")."""
+    return sample_inputs(n, seed=stream_seed(seed, stream))
 
 
 def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, device="cpu",
@@ -54,20 +59,25 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
     skips the neurons (their table is then empty), `interchange=False` the interchange test;
     `keep_activations=True` keeps h [n, d_hidden] and f [n, d_sae] in `extras`."""
     t0 = time.time()
-    x = fresh_inputs(seed, n_inputs)
-    acts = chunked_pass(mlp, sae, x)
+    x, x_choose = fresh_inputs(seed, n_inputs), fresh_inputs(seed, n_inputs, "explain")
+    acts, choose = chunked_pass(mlp, sae, x), chunked_pass(mlp, sae, x_choose)
     h, f = acts["hidden"], acts["features"]                             # [n, d_hidden], [n, d_sae]
     t_acts = time.time() - t0
-    ex_f = explain_units(f, x, kind="feature")
-    h_units = h if neurons else h[:, :0]
-    ex_n = explain_units(h_units, x, active=active_mask(h_units, NEURON_THRESHOLD_FRACTION), kind="neuron")
+    ex_f = explain_units(f, x, kind="feature", chosen=explain_units(choose["features"], x_choose, kind="feature"))
+    width = slice(None) if neurons else slice(0, 0)
+    h_c = choose["hidden"][:, width]
+    ex_n = explain_units(h[:, width], x, active=active_mask(h[:, width], NEURON_THRESHOLD_FRACTION), kind="neuron",
+                         chosen=explain_units(h_c, x_choose, active=active_mask(h_c, NEURON_THRESHOLD_FRACTION),
+                                              kind="neuron"))
+    alive = (ex_f.table["status"] == "alive").to_numpy()
+    ctrl = random_direction_control(choose["hidden"], x_choose, h, x, ex_f.table["density"].to_numpy()[alive], seed)
     t_score = time.time() - t0 - t_acts
     features = pd.concat([ex_f.table, effects_table(mlp, sae, f, ex_f, x)], axis=1)
     ic = interchange_suite(mlp, sae, features, seed) if interchange else {"interchange_success": None}
     found_f, found_n = found_targets(ex_f), found_targets(ex_n)
     y = target(x).float()
     summary = {
-        **summarize(ex_f, "features"), **summarize(ex_n, "neurons"),
+        **summarize(ex_f, "features"), **summarize(ex_n, "neurons"), **summarize(ctrl, "random_directions"),
         "ramps_found": {"features": found_f["ramps_found"], "neurons": found_n["ramps_found"]},
         "ramps_best": {"features": found_f["ramps_best"], "neurons": found_n["ramps_best"]},
         "core_concepts_found": {"features": found_f["core_found"], "neurons": found_n["core_found"]},

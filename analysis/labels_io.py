@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common.io import PipelineError, atomic_path, atomic_torch_save, read_metrics, require_inputs, safe_torch_load, update_metrics
+from common.io import PipelineError, atomic_group, atomic_path, read_metrics, require_inputs, safe_torch_load, update_metrics
 from common.paths import RunPaths
 
 METRICS_SECTION = "interpretability"
-LABELS_VERSION = 3               # bump when the scoring changes, so labels made by older code are refused (the new
+LABELS_VERSION = 4               # bump when the scoring changes, so labels made by older code are refused (the new
                                  # "variables" column is not read back, so version 3 files stay valid)
-LABEL_FILES = ("features_csv", "neurons_csv", "labels_cache")    # RunPaths properties
+LABEL_FILES = ("features_csv", "neurons_csv", "labels_cache")    # RunPaths properties, in write_labels' order
+FLOAT_FORMAT = "%.6g"            # every CSV of the reports: 6 significant digits
 PRODUCER = "label_features.py"
 # columns read back as text; every other non-numeric column is parsed by pandas
 STRING_COLUMNS = ("kind", "status", "explanation", "explanation_kind", "variables", "concept_explanation",
@@ -45,7 +46,7 @@ class Labels:
 def write_table(path: Path, df: pd.DataFrame) -> None:
     """A table as CSV, atomically, floats to 6 significant digits (every CSV of the reports)."""
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g")
+        df.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -57,18 +58,22 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def write_labels(paths: RunPaths, labels: Labels) -> None:
-    write_table(paths.features_csv, labels.features)
-    write_table(paths.neurons_csv, labels.neurons)
-    atomic_torch_save({"inputs": labels.inputs, "concept_names": list(labels.concept_names),
-                       "feature_f1": torch.from_numpy(labels.feature_f1),
-                       "neuron_f1": torch.from_numpy(labels.neuron_f1),
-                       "summary_seed": labels.summary["seed"], "summary_n_inputs": labels.summary["n_inputs"],
-                       "version": LABELS_VERSION}, paths.labels_cache)
-    update_metrics(paths.metrics, METRICS_SECTION, labels.summary)
+    """features.csv, neurons.csv and labels.pt all or none (a failed write, e.g. a full disk, leaves the
+    old three, never new tables beside an old labels.pt), then the metrics section they match."""
+    with atomic_group([getattr(paths, p) for p in LABEL_FILES]) as (features_tmp, neurons_tmp, cache_tmp):
+        labels.features.to_csv(features_tmp, index=False, float_format=FLOAT_FORMAT)
+        labels.neurons.to_csv(neurons_tmp, index=False, float_format=FLOAT_FORMAT)
+        torch.save({"inputs": labels.inputs, "concept_names": list(labels.concept_names),
+                    "feature_f1": torch.from_numpy(labels.feature_f1),
+                    "neuron_f1": torch.from_numpy(labels.neuron_f1),
+                    "summary_seed": labels.summary["seed"], "summary_n_inputs": labels.summary["n_inputs"],
+                    "version": LABELS_VERSION}, cache_tmp)
+    update_metrics(paths.metrics, paths.section(METRICS_SECTION), labels.summary)
 
 
 def _rerun(paths: RunPaths, flags: str = "") -> str:
-    return f"run {PRODUCER} --run-dir {paths.root}{flags} first"
+    which = "" if paths.is_default_sae else f" --sae {paths.sae_name}"
+    return f"run {PRODUCER} --run-dir {paths.root}{which}{flags} first"
 
 
 def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None = None) -> Labels:
@@ -83,10 +88,11 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
     cache = safe_torch_load(paths.labels_cache, "labels file", _rerun(paths))
     if not isinstance(cache, dict) or cache.get("version") != LABELS_VERSION:
         raise PipelineError(f"{paths.labels_cache}: labels made by another version of the scoring; {_rerun(paths)}")
-    summary = read_metrics(paths.metrics).get(METRICS_SECTION)
+    section = paths.section(METRICS_SECTION)
+    summary = read_metrics(paths.metrics).get(section)
     if (not isinstance(summary, dict) or summary.get("seed") != cache.get("summary_seed")
             or summary.get("n_inputs") != cache.get("summary_n_inputs")):
-        raise PipelineError(f"{paths.metrics}: no '{METRICS_SECTION}' section matching {paths.labels_cache}; "
+        raise PipelineError(f"{paths.metrics}: no '{section}' section matching {paths.labels_cache}; "
                             f"{_rerun(paths)}")
     if (seed is not None and summary["seed"] != seed) or (n_inputs is not None and summary["n_inputs"] != n_inputs):
         want_seed = summary["seed"] if seed is None else seed

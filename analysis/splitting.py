@@ -1,18 +1,14 @@
-"""Feature splitting across dictionary sizes, and a random-direction control for monosemanticity.
+"""Feature splitting across dictionary sizes.
 
 - `decoder_parents(W_small, W_large)`: each feature of the larger dictionary is linked to the feature
   of the smaller one whose decoder direction is closest (cosine of the rows of W_dec), as in the
   paper's feature-splitting view: a child close to its parent (cos >= 0.9) refines it, a child far
   from every smaller feature is new.
-- `random_direction_control(h, x, densities)`: the same scoring applied to random directions of
-  the hidden layer, each thresholded to fire on the same share of inputs as one real feature. A
-  dictionary whose features score no better than this has not found anything the grammar can name.
 """
 import numpy as np
 import pandas as pd
 import torch
 
-from analysis.explain import Explanations, explain_units
 
 STRONG_PARENT_COS = 0.9
 
@@ -26,24 +22,6 @@ def decoder_parents(W_small: torch.Tensor, W_large: torch.Tensor) -> tuple[torch
     cos = b @ a.T                                                       # [d_large, d_small]
     best, parent = cos.max(1)
     return parent, best
-
-
-@torch.no_grad()
-def random_direction_control(h: torch.Tensor, x: torch.Tensor, densities, seed: int = 0) -> Explanations:
-    """Score random unit directions r_j of the hidden layer h [N, d_in], each as relu(h @ r_j - t_j)
-    with t_j set so that it fires on densities[j] of the inputs."""
-    densities = np.asarray(densities, dtype=float)
-    g = torch.Generator().manual_seed(seed)
-    R = torch.randn(h.shape[1], len(densities), generator=g)
-    R /= R.norm(dim=0, keepdim=True)
-    proj = h.float() @ R                                                # [N, U]
-    n = len(h)
-    q = torch.as_tensor(np.clip(1 - densities, 0, 1), dtype=torch.float32)
-    idx = (q * (n - 1)).round().long()                                  # [U]
-    srt = proj.sort(dim=0).values                                       # [N, U]
-    t = srt.gather(0, idx[None, :]).squeeze(0)                          # [U] threshold at that quantile
-    acts = (proj - t[None, :]).clamp_min(0)
-    return explain_units(acts, x, kind="random")
 
 
 def splitting_links(small_name: str, small_sae, small_table: pd.DataFrame,

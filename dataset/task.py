@@ -25,7 +25,7 @@ REFERENCE_INPUTS = (
 )
 # independent random streams derived from one --seed: the data splits, the fresh inputs the SAE
 # may be trained on, and the fresh inputs features are evaluated on never overlap in seed
-SEED_STREAMS = {"train": 0, "val": 1, "test": 2, "harvest": 10, "analysis": 20, "benchmark": 30,
+SEED_STREAMS = {"train": 0, "val": 1, "test": 2, "harvest": 10, "analysis": 20, "explain": 21, "benchmark": 30,
                 "sae_stream": 40, "sae_eval": 41}
 
 

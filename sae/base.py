@@ -81,6 +81,7 @@ class SAE(nn.Module):
 
     # --- the SAELens on-disk layout (sae/saelens.py) ----------------------------------------------
     SAELENS_ARCHITECTURE: str | None = None   # its name in SAELens; None: SAELens cannot express it
+    SAELENS_READS = True                      # SAELens folders of that name load as this architecture
 
     def saelens_extras(self) -> tuple[dict, dict]:
         """(cfg.json fields, tensors) beyond the shared ones that SAELens needs for this architecture."""

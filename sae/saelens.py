@@ -75,7 +75,7 @@ def saelens_config(sae: SAE) -> dict:
 
 def _from_saelens() -> dict:
     """SAELens architecture name -> this project's SAE class."""
-    return {cls.SAELENS_ARCHITECTURE: cls for cls in ARCHITECTURES.values() if cls.SAELENS_ARCHITECTURE}
+    return {cls.SAELENS_ARCHITECTURE: cls for cls in ARCHITECTURES.values() if cls.SAELENS_ARCHITECTURE and cls.SAELENS_READS}
 
 
 def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) -> None:
@@ -198,6 +198,8 @@ def load_saelens(folder, device="cpu") -> SAE:
     except ValueError as e:
         raise _bad(weights_path if "threshold" in str(e) else cfg_path, str(e)) from None
     known = config_fields(architecture)
+    if own.get("architecture", architecture) != architecture:
+        own = {}                    # written from another architecture of ours (batchtopk as jumprelu)
     if set(own) - set(known) - {"architecture"}:
         raise _bad(cfg_path, f"metadata.{METADATA_KEY}: expected this project's SAE config")
     values = {**{k: v for k, v in own.items() if k != "architecture"}, "d_in": d_in, "d_sae": d_sae, **settings}

@@ -1,0 +1,37 @@
+"""`matryoshka`: the Matryoshka BatchTopK SAE (Bussmann et al. 2025; Nabeshima 2024).
+
+A BatchTopK SAE whose loss sums the reconstruction losses of nested prefixes of the dictionary
+(latents 0..m-1 for each m in `prefixes`, the last the whole dictionary): the first latents must
+reconstruct on their own, so they learn general features, and later ones refine them. Splitting
+then shows up as fine latents whose decoder directions and firing nest inside coarse ones
+(feature_splitting.py). Inference is BatchTopK's (one global threshold).
+"""
+from dataclasses import dataclass, field
+
+from sae.base import register
+from sae.batchtopk import BatchTopKConfig, BatchTopKSAE
+from sae.losses import normalized_mse
+
+
+@dataclass
+class MatryoshkaConfig(BatchTopKConfig):
+    architecture: str = "matryoshka"
+    prefixes: tuple = field(default=(), metadata={
+        "help": "matryoshka: nested dictionary sizes, increasing, the last = d_sae; empty: d_sae/32, /8, /2, 1"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        p = tuple(int(v) for v in self.prefixes) or tuple(sorted({max(1, self.d_sae // q) for q in (32, 8, 2)} | {self.d_sae}))
+        if any(b <= a for a, b in zip(p, p[1:])) or p[0] < 1 or p[-1] != self.d_sae:
+            raise ValueError(f"prefixes {','.join(map(str, p))}: expected increasing sizes from 1 up to d_sae ({self.d_sae})")
+        self.prefixes = p
+
+
+@register
+class MatryoshkaSAE(BatchTopKSAE):
+    config_class = MatryoshkaConfig
+    RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=())
+
+    def reconstruction_loss(self, h, f, var):
+        """Sum over the prefixes of the FVU of the reconstruction from latents [0, m) alone."""
+        return sum(normalized_mse(h, f[:, :m] @ self.W_dec[:m] + self.b_dec, var) for m in self.cfg.prefixes)
