@@ -27,7 +27,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 1000}
 SCALE = 0.6             # device pixel ratio: 840 x 600 PNGs, small enough to commit, large enough to read
 # (file name of the shot, RunPaths property of the page, element scrolled to the top or None)
-SHOTS = (("index", "index_html", None), ("index_cards", "index_html", "#sec-dashboard"),
+SHOTS = (("compare", "compare_html", None), ("index", "index_html", None), ("index_cards", "index_html", "#sec-dashboard"),
          ("logic_circuit_map", "heatmap_html", None), ("logic_circuit_map_combo", "heatmap_html", "#sec-combo-a"),
          ("circuit_bell_curves", "distributions_html", None), ("uhd_bold_sankey", "sankey_html", None),
          ("probe", "probe_html", None), ("training", "training_html", None))

@@ -12,8 +12,9 @@ set "RUN_DIR=runs/default"
 set "SEED=0"
 set "FROM=data"
 set "MODE=pipeline"
-set "TOTAL=8"
-set "STAGES=data mlp harvest sae labels probe reports"
+set "TOTAL=9"
+set "EXTRA="
+set "STAGES=data mlp harvest sae paper labels probe reports"
 
 if /i "%~1"=="test" (
   set "MODE=test"
@@ -82,9 +83,13 @@ call :stage 2 0 "Generating dataset" data dataset\data_generator.py || exit /b 1
 call :stage 3 1 "Training MLP" mlp train_mlp.py || exit /b 1
 call :stage 4 2 "Harvesting activations" harvest harvest_activations.py %HARVEST_ARGS% || exit /b 1
 call :stage 5 3 "Training sparse autoencoder" sae train_sae.py || exit /b 1
-call :stage 6 4 "Labelling features" labels label_features.py || exit /b 1
-call :stage 7 5 "Probing features" probe feature_probe.py || exit /b 1
-call :stage 8 6 "Generating reports" reports feature_reports.py || exit /b 1
+rem the design card's SAE beside the default one: the paper's L1/ReLU architecture, 2048 features
+set "EXTRA=--d-sae 2048"
+call :stage 6 4 "Training the paper's SAE (relu, 2048 features)" paper train_sae.py --name paper --architecture relu || exit /b 1
+set "EXTRA="
+call :stage 7 5 "Labelling features of every SAE" labels label_features.py --sae all || exit /b 1
+call :stage 8 6 "Probing features" probe feature_probe.py || exit /b 1
+call :stage 9 7 "Generating reports" reports feature_reports.py || exit /b 1
 
 for /f %%t in ('powershell -NoProfile -Command "[int][double]::Parse((Get-Date -UFormat %%s))"') do set "END=%%t"
 set /a SECONDS=END-START
@@ -98,7 +103,7 @@ if %~2 LSS %FROM_INDEX% (
   exit /b 0
 )
 echo [%~1/%TOTAL%] %~3...
-"%PY%" %~5 %COMMON% %6 %7 %8 %9
+"%PY%" %~5 %COMMON% %6 %7 %8 %9 %EXTRA%
 if errorlevel 1 (
   echo FAILED at stage [%~1/%TOTAL%] %~3 ^(fix the error above, then: workflow.bat --from %~4^) 1>&2
   exit /b 1

@@ -4,7 +4,7 @@
 #
 #   ./workflow.sh                          run every stage into runs/default
 #   ./workflow.sh --run-dir runs/x --seed 1   another run folder / seed
-#   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae labels probe reports
+#   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae paper labels probe reports
 #   ./workflow.sh test [PYTEST ARGS]       set up the same way, then run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -15,7 +15,7 @@ RUN_DIR=runs/default
 SEED=0
 FROM=data
 MODE=pipeline
-STAGES=(data mlp harvest sae labels probe reports)
+STAGES=(data mlp harvest sae paper labels probe reports)
 
 if [[ "${1:-}" == "test" ]]; then MODE=test; shift; fi
 if [[ $MODE == pipeline ]]; then
@@ -41,7 +41,7 @@ if [[ $MODE == pipeline ]]; then
 fi
 
 START=$(date +%s)
-TOTAL=8
+TOTAL=9
 
 setup_env() {
   local want
@@ -64,16 +64,21 @@ setup_env() {
 echo "[1/$TOTAL] Setting up environment..."
 setup_env || { echo "FAILED at stage: Setting up environment" >&2; exit 1; }
 
-if [[ $MODE == test ]]; then
-  if [[ ! -x /usr/bin/chromium ]]; then
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-      echo "      installing Debian's chromium for the browser tests..."
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
-        || echo "      could not install chromium: browser tests will be skipped" >&2
-    else
-      echo "      /usr/bin/chromium missing (apt-get install chromium): browser tests will be skipped" >&2
-    fi
+install_for_tests() {  # Debian package, command it provides, what for
+  command -v "$2" >/dev/null 2>&1 && return
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "      installing Debian's $1 for the $3..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1") >/dev/null \
+      || echo "      could not install $1: the $3 will be skipped (and fail under CI=true)" >&2
+  else
+    echo "      $2 missing (apt-get install $1): the $3 will be skipped (and fail under CI=true)" >&2
   fi
+}
+
+if [[ $MODE == test ]]; then
+  install_for_tests chromium chromium "browser tests"
+  # LibreOffice Calc, headless (~90 MB download): tests/dataset/test_excel_apps.py opens every workbook in it
+  install_for_tests libreoffice-calc-nogui soffice "spreadsheet-application tests"
   echo "Running tests..."
   exec "$PY" -m pytest "$@"
 fi
@@ -99,8 +104,11 @@ run_stage 2 "Generating dataset" data "$PY" dataset/data_generator.py "${COMMON[
 run_stage 3 "Training MLP" mlp "$PY" train_mlp.py "${COMMON[@]}"
 run_stage 4 "Harvesting activations" harvest "$PY" harvest_activations.py "${COMMON[@]}" "${HARVEST_ARGS[@]}"
 run_stage 5 "Training sparse autoencoder" sae "$PY" train_sae.py "${COMMON[@]}"
-run_stage 6 "Labelling features" labels "$PY" label_features.py "${COMMON[@]}"
-run_stage 7 "Probing features" probe "$PY" feature_probe.py "${COMMON[@]}"
-run_stage 8 "Generating reports" reports "$PY" feature_reports.py "${COMMON[@]}"
+# the design card's SAE beside the default one: the paper's L1/ReLU architecture, 2048 features, its sparse recipe
+run_stage 6 "Training the paper's SAE (relu, 2048 features)" paper "$PY" train_sae.py "${COMMON[@]}" \
+  --name paper --architecture relu --d-sae 2048
+run_stage 7 "Labelling features of every SAE" labels "$PY" label_features.py "${COMMON[@]}" --sae all
+run_stage 8 "Probing features" probe "$PY" feature_probe.py "${COMMON[@]}"
+run_stage 9 "Generating reports" reports "$PY" feature_reports.py "${COMMON[@]}"
 
 "$PY" run_summary.py --run-dir "$RUN_DIR" --seconds $(( $(date +%s) - START ))

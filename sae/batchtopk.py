@@ -36,7 +36,7 @@ class BatchTopKConfig(TopKConfig):
 class BatchTopKSAE(TopKSAE):
     config_class = BatchTopKConfig
     # measured on 300k fresh activations at 2048 latents (benchmarks/RESEARCH10.md): lr 2e-3 beats 1e-3
-    RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=())
+    RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=(), sparsity_warmup_steps=0)
     SAELENS_ARCHITECTURE = "jumprelu"
     SAELENS_READS = False           # SAELens's "jumprelu" folders load as this project's jumprelu
 

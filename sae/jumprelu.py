@@ -67,7 +67,7 @@ class _Step(torch.autograd.Function):
 @register
 class JumpReLUSAE(SAE):
     config_class = JumpReLUConfig
-    RECIPE = dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at=(0.2, 0.4, 0.6))
+    RECIPE = dict(lr=1e-3, batch_size=1024, steps=300, dead_window=20_000, resample_at=(0.2, 0.4, 0.6), sparsity_warmup_steps=0)
     sparsity_name = "l0_coeff"
     # SAELens: f = relu(pre) * (pre > threshold); with threshold > 0, relu(pre) = pre where the mask is on
     SAELENS_ARCHITECTURE = "jumprelu"

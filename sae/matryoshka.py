@@ -30,7 +30,7 @@ class MatryoshkaConfig(BatchTopKConfig):
 @register
 class MatryoshkaSAE(BatchTopKSAE):
     config_class = MatryoshkaConfig
-    RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=())
+    RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=(), sparsity_warmup_steps=0)
 
     def reconstruction_loss(self, h, f, var):
         """Sum over the prefixes of the FVU of the reconstruction from latents [0, m) alone."""

@@ -35,7 +35,7 @@ class TopKSAE(SAE):
     config_class = TopKConfig
     # 1500 steps lift a 64-feature SAE from 45% to 65% monosemantic and interchange 89% -> 99%;
     # AuxK revives dead latents, resampling made it worse (README, "Measured figures")
-    RECIPE = dict(lr=6e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=())
+    RECIPE = dict(lr=6e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=(), sparsity_warmup_steps=0)
     SAELENS_ARCHITECTURE = "topk"
 
     def saelens_extras(self):

@@ -37,7 +37,7 @@ from sae.sae_definition import sae_from_checkpoint
 from sae.sources import TensorSource
 
 
-RECIPE_FIELDS = ("lr", "batch_size", "steps", "dead_window", "resample_at")
+RECIPE_FIELDS = ("lr", "batch_size", "steps", "dead_window", "resample_at", "sparsity_warmup_steps")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainConfig:
     epochs: float = 1.0                # passes over the training activations when steps == 0
     warmup_steps: int = 50             # linear lr warm-up
     decay_fraction: float = 0.2        # linear lr decay to 0 over this last share of steps
-    sparsity_warmup_steps: int = 0     # linear warm-up of l1_coeff / l0_coeff (0: none)
+    sparsity_warmup_steps: int | None = None   # linear warm-up of l1_coeff / l0_coeff (0: none) (recipe)
     adam_betas: tuple = (0.9, 0.999)
     n_eval: int = 10000                # held-out activations (the last rows), never trained on
     dead_window: int | None = None     # inputs without firing after which a feature is dead (recipe)

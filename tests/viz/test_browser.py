@@ -87,6 +87,7 @@ def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
              paths.sankey_html.name: 1, paths.training_html.name: 1 + bool(sae_metrics_of(paths.sae).get("history")),
              paths.probe_html.name: 0}
     assert stats["plots"] == pages
+    pages[paths.compare_html.name] = 1                  # written beside them: every SAE of the run compared
     problems = []
     for name, n_plots in sorted(pages.items()):
         shot = tmp_path / f"{Path(name).stem}.png"
@@ -100,6 +101,10 @@ def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
                 check_sankey_filters(page)
             if name == paths.probe_html.name:
                 check_probe(page)
+            if name == paths.compare_html.name:
+                rows = page.locator("table.compare tbody tr")
+                assert rows.count() == 2 and rows.first.inner_text().startswith("default")
+                assert rows.last.inner_text().startswith("neurons")
             page.screenshot(path=str(shot), full_page=True)
         finally:
             context.close()
@@ -123,7 +128,7 @@ def check_dashboard(page, stats) -> None:
     page.wait_for_timeout(100)
     assert page.locator("#cards .card").count() == 0
     page.fill("#q", "")
-    for target in ("logic_circuit_map.html", "circuit_bell_curves.html", "uhd_bold_sankey.html", "probe.html",
+    for target in ("compare.html", "logic_circuit_map.html", "circuit_bell_curves.html", "uhd_bold_sankey.html", "probe.html",
                    "training.html", "circuit_trace_detailed.xlsx", "features.csv"):
         assert page.locator(f'a[href="{target}"]').count() >= 1, f"index.html does not link {target}"
 
