@@ -99,7 +99,7 @@ def take_shots(paths: RunPaths, out: Path) -> dict:
 def main(args) -> dict:
     out = Path(args.out)
     if args.run_dir:
-        paths = RunPaths(args.run_dir)
+        paths = RunPaths(Path(args.run_dir).resolve())
         missing = [getattr(paths, prop) for _, prop, _ in SHOTS if not getattr(paths, prop).exists()]
         if missing:
             raise PipelineError(f"{missing[0]} not found: run feature_reports.py --run-dir {args.run_dir} first")

@@ -53,8 +53,19 @@ def comparison(paths: RunPaths) -> dict:
                "dead": ref.get("neurons_dead"), "ultralow": ref.get("neurons_ultralow"),
                "ramps_found": len(ref.get("ramps_found", {}).get("neurons", [])) if ref else None,
                "core_found": len(ref.get("core_concepts_found", {}).get("neurons", [])) if ref else None}
+    capacity = {k: ref.get(k) for k in ("hidden_pcs_for_90", "hidden_pcs_for_99", "hidden_variance_explained_by_cell")}
     return {"saes": rows, "neurons": neurons, "mlp_exact_match": ref.get("mlp_exact_match"),
-            "n_inputs": ref.get("n_inputs")}
+            "n_inputs": ref.get("n_inputs"), "capacity": capacity}
+
+
+def capacity_line(c: dict) -> str | None:
+    """How much there is to find in the hidden layer (analysis.capacity), as a sentence."""
+    k = c.get("capacity") or {}
+    if k.get("hidden_pcs_for_90") is None:
+        return None
+    return (f"The hidden layer: {k['hidden_pcs_for_90']} principal components hold 90% of its variance, "
+            f"{k['hidden_pcs_for_99']} hold 99%; the (p1, p2, a, b) cell alone explains "
+            f"{k['hidden_variance_explained_by_cell']:.1%} of it.")
 
 
 def _pct(v):
@@ -80,4 +91,6 @@ def comparison_lines(c: dict) -> list[str]:
     lines.append(f"{'neurons':<14}{'the MLP hidden layer':<26}{_pct(n['explained_share']):>10}{'':>8}"
                  f"{_num(n['alive'], 'd'):>7}{_num(n['dead'], 'd'):>6}{'':>8}{'':>7}{'':>9}{'':>9}"
                  f"{_num(n['ramps_found'], 'd') + '/9' if n['ramps_found'] is not None else '-':>7}")
+    if capacity_line(c):
+        lines.append(capacity_line(c))
     return lines

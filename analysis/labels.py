@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analysis.capacity import layer_capacity
 from analysis.causal import effects_table
 from analysis.controls import random_direction_control
 from analysis.concepts import concept_set
@@ -78,6 +79,7 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
     y = target(x).float()
     summary = {
         **summarize(ex_f, "features"), **summarize(ex_n, "neurons"), **summarize(ctrl, "random_directions"),
+        **layer_capacity(h, x),
         "ramps_found": {"features": found_f["ramps_found"], "neurons": found_n["ramps_found"]},
         "ramps_best": {"features": found_f["ramps_best"], "neurons": found_n["ramps_best"]},
         "core_concepts_found": {"features": found_f["core_found"], "neurons": found_n["core_found"]},

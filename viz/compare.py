@@ -6,6 +6,7 @@ dictionary, its random-direction control beneath it and the neurons as a line.
 """
 import plotly.graph_objects as go
 
+from analysis.compare import capacity_line
 from viz.common import esc, figure_html, page, pct, section
 
 FMT = {"fvu": "{:.4f}", "l0": "{:.1f}"}
@@ -77,8 +78,11 @@ def compare_html(paths, c: dict) -> str:
             "when its score (the lesser F1 of where it fires and where it is silent; ramps also capped by |r|) is at "
             "least 0.8. Random directions: one per alive feature, thresholded to fire on the same share of inputs, "
             "explained the same way. Units firing on fewer than 0.1% of inputs are ultralow and counted apart.")
+    capacity = capacity_line(c)
     body = (section("Are the features monosemantic, and compared with what?", comparison_table(c),
-                    f'<p class="caption">{esc(note)}</p>', anchor="table")
+                    f'<p class="caption">{esc(note)}</p>',
+                    f'<p class="caption">{esc(capacity)} It bounds what any dictionary can find.</p>' if capacity else "",
+                    anchor="table")
             + section("Explained share against reconstruction", figure_html(fig, "tradeoff", caption, height=520),
                       anchor="tradeoff"))
     return page(paths, "compare_html", "SAEs compared", body,

@@ -61,6 +61,8 @@ def sae_figure(history: list) -> tuple[go.Figure, str]:
         fig.update_yaxes(title_text=y_title, type="log" if log else "linear", dtick="D2" if log else None, row=1, col=c)
         if key == "dead_share":
             fig.update_yaxes(tickformat=".0%", row=1, col=c)
+        if not log:        # from 0: a TopK L0 pinned at k must read as flat, not as noise around 15.99
+            fig.update_yaxes(rangemode="tozero", row=1, col=c)
     fig.update_layout(margin=dict(t=50, b=50, l=60, r=20))
     first, last = history[0], history[-1]
     said = [f"{k} {first[k]:.3g} → {last[k]:.3g}" for k in ("loss", "fvu", "l0") if k in first and k in last]

@@ -78,4 +78,5 @@ def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys)
     assert row["random_share"] == lab["random_directions_monosemantic_share"]
     assert c["neurons"]["explained_share"] == lab["neurons_monosemantic_share"]
     lines = comparison_lines(c)
-    assert lines[1].startswith("tk16") and lines[-1].startswith("neurons")
+    assert lines[1].startswith("tk16") and lines[-2].startswith("neurons")
+    assert lines[-1].startswith("The hidden layer:") and 1 <= c["capacity"]["hidden_pcs_for_90"] <= 64
