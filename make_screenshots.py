@@ -16,12 +16,16 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
     from common import interrupt
     interrupt.install()
 import argparse
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from common.cli import run_main
 from common.io import PipelineError
 from common.paths import RunPaths
+
+ROOT = Path(__file__).resolve().parent
 
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -48,21 +52,12 @@ def parse_args(argv=None):
 
 
 def build_tiny_run(run_dir: Path) -> RunPaths:
-    """Every stage's main() into run_dir, with tiny settings."""
-    import feature_reports
-    import harvest_activations
-    import label_features
-    import train_mlp
-    import train_sae
-    from dataset import data_generator
-
+    """Every stage into run_dir, with tiny settings, as workflow.sh runs them (a script imports no script)."""
     common = ["--run-dir", str(run_dir), "--quiet", "--device", "cpu"]
-    data_generator.main(data_generator.parse_args(common[:3] + TINY_DATA))
-    train_mlp.main(train_mlp.parse_args(common + TINY_MLP))
-    harvest_activations.main(harvest_activations.parse_args(common))
-    train_sae.main(train_sae.parse_args(common + TINY_SAE))
-    label_features.main(label_features.parse_args(common + TINY_INPUTS))
-    feature_reports.main(feature_reports.parse_args(common + TINY_INPUTS))
+    for script, flags in (("dataset/data_generator.py", common[:3] + TINY_DATA), ("train_mlp.py", common + TINY_MLP),
+                          ("harvest_activations.py", common), ("train_sae.py", common + TINY_SAE),
+                          ("label_features.py", common + TINY_INPUTS), ("feature_reports.py", common + TINY_INPUTS)):
+        subprocess.run([sys.executable, str(ROOT / script), *flags], check=True, stdout=subprocess.DEVNULL)
     return RunPaths(run_dir)
 
 
