@@ -19,6 +19,7 @@ import python_calamine
 import torch
 
 from common.io import PipelineError, atomic_path
+from common.validate import shown
 from dataset.task import N_INPUTS, N_SLOTS, P1, P2, input_problem, target
 
 COLUMNS = ("input_list", "output_list")
@@ -40,10 +41,7 @@ _SUFFIX_HINT = {".xls": "an old-format .xls file; open it in Excel and save it a
 
 
 def _show(value) -> str:
-    if value is None:
-        return "an empty cell"
-    s = repr(value)
-    return s if len(s) <= 60 else s[:57] + "..."
+    return "an empty cell" if value is None else shown(value)
 
 
 def _parse_list(cell, where: str, expected: str) -> list[int]:
@@ -96,11 +94,11 @@ def _check_header(path: Path, header) -> None:
         return
     missing = [c for c in COLUMNS if c not in header]
     extra = [h for h in header if h not in COLUMNS]
-    detail = "; ".join(s for s in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "") if s)
+    detail = "; ".join(s for s in (f"missing {missing}" if missing else "",
+                                   f"unexpected {shown(extra)}" if extra else "") if s)
     if not header:
         detail = "row 1 is empty; the header must be the first row"
-    shown = [h if isinstance(h, str) and len(h) <= 40 else _show(h) for h in header]
-    raise PipelineError(f"{path}: row 1: expected exactly the columns {list(COLUMNS)}, got {shown} "
+    raise PipelineError(f"{path}: row 1: expected exactly the columns {list(COLUMNS)}, got {shown(header)} "
                         f"({detail or 'wrong order'})")
 
 
