@@ -1,0 +1,241 @@
+"""Benchmark of issue "Overcomplete dictionaries that mean something": for each architecture, size
+and seed, train an SAE on a finished run's activations with the project's own code, measure it on
+the held-out rows as train_sae.py does, label it as label_features.py does, and print one row; per
+architecture, the known-dictionary recovery on benchmarks/synthetic.py's default data.
+
+    .venv/bin/python benchmarks/bench_dictionaries.py --run-dir /tmp/baseline_run
+    .venv/bin/python benchmarks/bench_dictionaries.py --run-dir D --architectures topk --sizes 2048 \
+        --set topk:lr=0.001 --no-synthetic
+
+The run directory is only read (MLP + harvested activations). Each row is appended to --csv as soon as
+it is measured, so an interrupted run keeps what it measured. The issue's default rule, checked per
+row ("rule"): >= 2048 latents, >= 50% alive, >= 50% of alive explained at score >= 0.8, and that share
+>= 3x the random-direction control's.
+"""
+import argparse
+import csv
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from _machine import machine_line
+from synthetic import SyntheticConfig, make_synthetic, score
+
+from analysis.explain import POINTER_RAMP_NAMES
+from analysis.labels import label_models
+from common.cli import run_main, seed_everything
+from common.io import PipelineError
+from common.paths import RunPaths
+from mlp.activations import load_activations
+from mlp.mlp_definition import load_mlp
+from sae.base import ARCHITECTURES
+from sae.metrics import evaluate_sae
+from sae.registry import config_fields, sae_config
+from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
+
+N_RAMPS = len(POINTER_RAMP_NAMES) + 1     # the pointer ramps and the sign of a - b
+RULE = dict(d_sae=2048, alive_share=0.5, explained_share=0.5, control_ratio=3.0)
+COLUMNS = ["kind", "architecture", "size", "seed", "settings", "alive", "dead", "ultralow", "fvu", "l0",
+           "spliced_exact_match", "mlp_exact_match", "explained_share", "control_share", "ratio",
+           "neurons_share", "ramps_found", "core_found", "rule", "train_seconds", "label_seconds",
+           "recovered", "mmcs", "dead_share", "steps", "lr"]
+
+
+def _value(text: str, like):
+    """`text` parsed as the type of `like` (a tuple: comma-separated numbers, 'none' for empty)."""
+    if isinstance(like, tuple) or like is None and "," in text:
+        return () if text.lower() in ("none", "") else tuple(float(v) if "." in v else int(v) for v in text.split(","))
+    if isinstance(like, bool):
+        return text.lower() in ("1", "true", "yes")
+    if isinstance(like, int):
+        return int(text)
+    if isinstance(like, float):
+        return float(text)
+    return text
+
+
+def parse_overrides(items: list, architectures: list) -> dict:
+    """{architecture: ({SAE setting: value}, {TrainConfig field: value})} from ARCH:FIELD=VALUE items."""
+    out = {a: ({}, {}) for a in architectures}
+    train_fields = {f.name: f.default for f in fields(TrainConfig)}
+    for item in items:
+        try:
+            arch, rest = item.split(":", 1)
+            name, text = rest.split("=", 1)
+        except ValueError:
+            raise PipelineError(f"--set {item!r}: expected ARCH:FIELD=VALUE, e.g. topk:lr=0.001") from None
+        name = name.strip().replace("-", "_")
+        if arch not in ARCHITECTURES:
+            raise PipelineError(f"--set {item!r}: architecture {arch!r}: expected one of {', '.join(ARCHITECTURES)}")
+        own = config_fields(arch)
+        try:
+            if name in own and name not in ("d_in", "d_sae"):
+                out.setdefault(arch, ({}, {}))[0][name] = _value(text, own[name])
+            elif name in train_fields and name != "seed":
+                like = ARCHITECTURES[arch].RECIPE[name] if name in RECIPE_FIELDS else train_fields[name]
+                out.setdefault(arch, ({}, {}))[1][name] = _value(text, like)
+            else:
+                raise PipelineError(f"--set {item!r}: {name!r} is neither a {arch} SAE setting nor a training setting")
+        except ValueError:
+            raise PipelineError(f"--set {item!r}: {text!r} is not a valid value of {name}") from None
+    return out
+
+
+def settings_text(overrides: tuple) -> str:
+    return " ".join(f"{k}={v}" for part in overrides for k, v in part.items()) or "recipe"
+
+
+def write_row(path: Path, row: dict) -> None:
+    """Append one row (header first when the file is new): a partial run keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists() or path.stat().st_size == 0
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def meets_rule(row: dict) -> bool:
+    size, alive = row["size"], row["alive"]
+    return (size >= RULE["d_sae"] and alive >= RULE["alive_share"] * size
+            and row["explained_share"] >= RULE["explained_share"]
+            and row["ratio"] is not None and row["ratio"] >= RULE["control_ratio"])
+
+
+def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
+    """Train, evaluate on the held-out rows (as train_sae.py) and label (as label_features.py) one SAE."""
+    sae_settings, train_settings = overrides
+    acts = data["activations"].float()                                # [N, d_in]
+    tc = TrainConfig(seed=seed, **train_settings).for_architecture(arch)
+    _, eval_rows = split_activations(acts, tc.n_eval)
+    cfg = sae_config(arch, d_in=acts.shape[1], d_sae=size, **sae_settings)
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    sae, info = train(cfg, acts, tc)
+    train_seconds = time.perf_counter() - t0
+    m = evaluate_sae(sae, mlp, acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows].float())
+    t0 = time.perf_counter()
+    s = label_models(mlp, sae, seed=seed, n_inputs=n_inputs, interchange=False).summary
+    label_seconds = time.perf_counter() - t0
+    control = s["random_directions_monosemantic_share"]
+    explained = s["features_monosemantic_share"]
+    row = {"kind": "real", "architecture": arch, "size": size, "seed": seed, "settings": settings_text(overrides),
+           "alive": s["features_alive"], "dead": s["features_dead"], "ultralow": s["features_ultralow"],
+           "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
+           "mlp_exact_match": m["mlp_exact_match"], "explained_share": explained, "control_share": control,
+           # a control of 0 beats any ratio: infinite when something is explained, undefined when nothing is
+           "ratio": explained / control if control > 0 else float("inf") if explained > 0 else None,
+           "neurons_share": s["neurons_monosemantic_share"], "ramps_found": len(s["ramps_found"]["features"]),
+           "core_found": len(s["core_concepts_found"]["features"]), "train_seconds": train_seconds,
+           "label_seconds": label_seconds, "steps": info["steps"], "lr": tc.lr}
+    row["rule"] = "MET" if meets_rule(row) else "no"
+    return row
+
+
+def measure_synthetic(arch, overrides, data, seed) -> dict:
+    """Known-dictionary recovery of `arch` (its recipe, d_sae 1024) on the default synthetic data."""
+    sae_settings, train_settings = overrides
+    scfg = SyntheticConfig()
+    # all synthetic training rows are trained on (n_eval=1); the synthetic eval split is the held-out set
+    tc = TrainConfig(seed=seed, **{"n_eval": 1, **train_settings}).for_architecture(arch)
+    cfg = sae_config(arch, d_in=scfg.d_in, d_sae=2 * scfg.n_features, **sae_settings)
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    sae, info = train(cfg, data["train"], tc)
+    r = score(sae, data)
+    return {"kind": "synthetic", "architecture": arch, "size": cfg.d_sae, "seed": seed,
+            "settings": settings_text(overrides), "recovered": r["recovered"], "mmcs": r["mmcs"], "fvu": r["fvu"],
+            "l0": r["l0"], "dead_share": r["dead_share"], "train_seconds": time.perf_counter() - t0,
+            "steps": info["steps"], "lr": tc.lr}
+
+
+HEADER = (f"{'arch':<10} {'size':>5} {'seed':>4} {'alive/dead/ultralow':>19} {'FVU':>7} {'L0':>6} {'spliced':>7} "
+          f"{'explained':>9} {'control':>7} {'ratio':>6} {'neurons':>7} {'ramps':>5} {'rule':>4} {'train s':>7} "
+          f"{'label s':>7}  settings")
+
+
+def row_line(r: dict) -> str:
+    ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "-"
+    adu = f"{r['alive']}/{r['dead']}/{r['ultralow']}"
+    return (f"{r['architecture']:<10} {r['size']:>5} {r['seed']:>4} {adu:>19} {r['fvu']:7.4f} {r['l0']:6.2f} "
+            f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {ratio:>6} "
+            f"{r['neurons_share']:7.1%} {r['ramps_found']:>2}/{N_RAMPS} {r['rule']:>4} {r['train_seconds']:7.1f} "
+            f"{r['label_seconds']:7.1f}  {r['settings']}")
+
+
+def synthetic_line(r: dict) -> str:
+    return (f"{r['architecture']:<10} d_sae {r['size']}: recovered {r['recovered']:.3f} (cos >= 0.9), "
+            f"MMCS {r['mmcs']:.3f}, FVU {r['fvu']:.4f}, L0 {r['l0']:.1f}, dead {r['dead_share']:.3f}, "
+            f"{r['train_seconds']:.1f} s  {r['settings']}")
+
+
+def int_list(lowest: int):
+    """argparse type: comma-separated integers >= lowest."""
+    def parse(text: str) -> list:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        if not values or min(values) < lowest:
+            raise argparse.ArgumentTypeError(f"expected integers >= {lowest}, got {text!r}")
+        return values
+    return parse
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--run-dir", required=True, help="a finished run (MLP + harvested activations); only read")
+    p.add_argument("--architectures", default=",".join(ARCHITECTURES),
+                   help=f"comma-separated (default: {','.join(ARCHITECTURES)})")
+    p.add_argument("--sizes", type=int_list(1), default=[64, 256, 2048], help="d_sae values (default: 64,256,2048)")
+    p.add_argument("--seeds", type=int_list(0), default=[0], help="comma-separated seeds (default: 0)")
+    p.add_argument("--n-inputs", type=int, default=16384, help="fresh inputs per labelling set (default: 16384)")
+    p.add_argument("--set", action="append", default=[], metavar="ARCH:FIELD=VALUE",
+                   help="override an SAE or training setting of one architecture (repeatable), e.g. topk:lr=0.001")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    p.add_argument("--csv", default="benchmarks/results/dictionaries.csv", help="rows are appended here")
+    p.add_argument("--no-synthetic", action="store_true", help="skip the known-dictionary recovery")
+    return p.parse_args(argv)
+
+
+def main(args) -> None:
+    archs = [a.strip() for a in args.architectures.split(",") if a.strip()]
+    unknown = [a for a in archs if a not in ARCHITECTURES]
+    if unknown:
+        raise PipelineError(f"--architectures {args.architectures!r}: {', '.join(unknown)} unknown; "
+                            f"expected some of {', '.join(ARCHITECTURES)}")
+    seeds = args.seeds
+    overrides = parse_overrides(args.set, archs)
+    torch.set_num_threads(args.threads)
+    print(machine_line(), flush=True)
+    paths = RunPaths(Path(args.run_dir))
+    for p in (paths.activations, paths.mlp):
+        if not p.exists():
+            raise PipelineError(f"{p}: missing; --run-dir must be a finished run (MLP + harvested activations)")
+    data, mlp = load_activations(paths.activations), load_mlp(paths.mlp)
+    csv_path = Path(args.csv)
+    print(f"{len(data['activations']):,} activations from {paths.activations}; labels on {args.n_inputs:,} fresh "
+          f"inputs per set; rule: >= {RULE['d_sae']} latents, >= 50% alive, >= 50% of alive explained at >= 0.8, "
+          f">= {RULE['control_ratio']:.0f}x the random-direction control; rows -> {csv_path}", flush=True)
+    print(HEADER, flush=True)
+    for arch in archs:
+        for size in args.sizes:
+            for seed in seeds:
+                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs)
+                print(row_line(row), flush=True)
+                write_row(csv_path, row)
+    if not args.no_synthetic:
+        print("known-dictionary recovery (benchmarks/synthetic.py default: d_in 128, 512 true features):", flush=True)
+        synth = make_synthetic(SyntheticConfig())
+        for arch in archs:
+            row = measure_synthetic(arch, overrides[arch], synth, seeds[0])
+            print(synthetic_line(row), flush=True)
+            write_row(csv_path, row)
+
+
+if __name__ == "__main__":
+    run_main(main, parse_args())
