@@ -58,23 +58,24 @@ class BatchTopKSAE(TopKSAE):
     def activate(self, pre):
         return F.relu(pre) * self.select(pre)
 
-    def reconstruction_loss(self, h, f, var):
-        return normalized_mse(h, self.decode(f), var)
+    def prefix_losses(self, h, f, var):
+        """Reconstruction terms beyond the whole dictionary's (none here; Matryoshka adds its prefixes')."""
+        return 0.0
 
     def loss(self, h, var, dead, sparsity_scale=1.0):
         pre = self.pre_acts(h)                                        # [batch, d_sae]
         keep = self.select(pre.detach()) & (pre.detach() > 0)
         f = pre * keep                                                # [batch, d_sae]
-        mse = self.reconstruction_loss(h, f, var)
-        h_hat = self.decode(f)
+        h_hat = self.decode(f)                                        # [batch, d_in], decoded once
+        mse = normalized_mse(h, h_hat, var)
         aux = self.auxk(h, pre.detach(), (h - h_hat).detach(), dead)
         if self.training and keep.any():
             with torch.no_grad():                                     # the inference threshold's running mean
                 smallest = pre.detach()[keep].min()
                 m = self.cfg.threshold_momentum
                 self.threshold.copy_(smallest if self.threshold < 0 else m * self.threshold + (1 - m) * smallest)
-        return (mse + self.cfg.aux_coeff * aux, keep.any(0),
-                {"mse": float(normalized_mse(h, h_hat, var).detach()), "aux": float(aux.detach()),
+        return (mse + self.prefix_losses(h, f, var) + self.cfg.aux_coeff * aux, keep.any(0),
+                {"mse": float(mse.detach()), "aux": float(aux.detach()),
                  "l0": float(keep.sum(1).float().mean())})
 
     def saelens_extras(self):

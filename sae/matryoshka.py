@@ -32,6 +32,7 @@ class MatryoshkaSAE(BatchTopKSAE):
     config_class = MatryoshkaConfig
     RECIPE = dict(lr=2e-3, batch_size=512, steps=1500, dead_window=5_000, resample_at=(), sparsity_warmup_steps=0)
 
-    def reconstruction_loss(self, h, f, var):
-        """Sum over the prefixes of the FVU of the reconstruction from latents [0, m) alone."""
-        return sum(normalized_mse(h, f[:, :m] @ self.W_dec[:m] + self.b_dec, var) for m in self.cfg.prefixes)
+    def prefix_losses(self, h, f, var):
+        """The FVU of the reconstruction from latents [0, m) alone, summed over the prefixes smaller than
+        the dictionary (the whole dictionary's term is BatchTopK's own)."""
+        return sum(normalized_mse(h, f[:, :m] @ self.W_dec[:m] + self.b_dec, var) for m in self.cfg.prefixes[:-1])
