@@ -27,7 +27,7 @@ from analysis.labels_io import read_labels
 from analysis.probe import probe
 from analysis.run import load_run_models
 from common import validate
-from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, run_paths, selected_saes
+from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, selected_saes
 from common.io import PipelineError
 from dataset.task import REFERENCE_INPUTS, input_problem
 
@@ -129,7 +129,7 @@ def format_text(records: list, summary: dict) -> str:
 
 
 def main(args) -> dict:
-    paths = selected_saes(args)[0] if args.sae else run_paths(args)
+    paths = selected_saes(args)[0]
     inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
     mlp, sae = load_run_models(paths)          # on the CPU: a handful of inputs
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)

@@ -35,7 +35,7 @@ from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
-from sae.registry import architecture_class, config_fields, sae_config
+from sae.registry import config_fields, sae_config
 from sae.saelens import save_saelens
 from sae.sae_definition import save_sae
 from sae.sources import StreamSource
@@ -101,11 +101,23 @@ FLAG_TYPES = {int: validate.positive_int, float: validate.finite_nonnegative_flo
               "steps": validate.nonnegative_int, "warmup_steps": validate.nonnegative_int,
               "sparsity_warmup_steps": validate.nonnegative_int, "checkpoint_every": validate.nonnegative_int,
               "n_eval": validate.int_range(1, 1_000_000), "threshold_init": validate.finite_positive_float,
-              "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True)}
+              "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True),
+              "resample_at": str, "dec_init": str}   # parsed by configs_from_args
 
 
-def flag_type(name: str, kind):
-    return FLAG_TYPES.get(name, FLAG_TYPES.get(kind, kind))
+def flag_type(name: str):
+    """The argparse `type=` of the flag for setting `name` (an SAE setting or a training setting): by
+    name where FLAG_TYPES says, else by the setting's type (its default's, or the recipes')."""
+    if name in FLAG_TYPES:
+        return FLAG_TYPES[name]
+    settings = _sae_settings()
+    if name in settings:
+        kind = _type(settings[name][0])
+    elif name in RECIPE_FIELDS:
+        kind = type(ARCHITECTURES[DEFAULT_ARCHITECTURE].RECIPE[name])
+    else:
+        kind = type(getattr(TrainConfig(), name))
+    return FLAG_TYPES.get(kind, kind)
 
 
 def sweepable() -> list:
@@ -122,15 +134,13 @@ def parse_args(argv=None):
     a.add_argument("--architecture", choices=list(ARCHITECTURES), default=DEFAULT_ARCHITECTURE,
                    help=f"one of {', '.join(ARCHITECTURES)}: relu is the paper's L1 SAE; see README (default: {DEFAULT_ARCHITECTURE})")
     for name, (kind, helptext, defaults) in _sae_settings().items():
-        a.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name, _type(kind)), default=None,
+        a.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name), default=None,
                        help=f"{helptext} (default: {_default_text(defaults)})")
     t = p.add_argument_group("training (defaults: sae.training.TrainConfig and each architecture's RECIPE)")
     defaults = TrainConfig()
     for name, helptext in TRAIN_HELP.items():
         default = _recipe_text(name) if name in RECIPE_FIELDS else getattr(defaults, name)
-        kind = str if name in ("resample_at", "dec_init") else type(getattr(defaults, name)) if name not in RECIPE_FIELDS \
-            else type(ARCHITECTURES[DEFAULT_ARCHITECTURE].RECIPE[name])
-        t.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name, kind), default=None,
+        t.add_argument(f"--{name.replace('_', '-')}", type=flag_type(name), default=None,
                        help=f"{helptext} (default: {default})")
     t.add_argument("--resume", action="store_true", help="continue from <run-dir>/sae/checkpoint.pth (same flags)")
     t.add_argument("--stream", action="store_true",
@@ -282,9 +292,7 @@ def parse_sweep(text: str) -> tuple:
     name = name.strip().replace("-", "_")
     if name not in sweepable():
         raise PipelineError(f"--sweep {text!r}: cannot sweep {name!r}; expected one of {', '.join(sweepable())}")
-    settings = _sae_settings()
-    kind = _type(settings[name][0]) if name in settings else type(architecture_class("relu").RECIPE.get(name, getattr(TrainConfig(), name)))
-    parse = flag_type(name, kind)
+    parse = flag_type(name)
     try:
         parsed = [parse(v.strip()) for v in values.split(",") if v.strip()]
     except argparse.ArgumentTypeError as e:
