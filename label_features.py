@@ -56,7 +56,9 @@ def main(args) -> dict:
             name = "" if paths.is_default_sae else f" [{paths.sae_name}]"
             print(f"labels{name}: {s['features_alive']} alive features, {s['features_monosemantic_share']:.1%} explained "
                   f"at score >= 0.8 (random directions {s['random_directions_monosemantic_share']:.1%}, neurons "
-                  f"{s['neurons_monosemantic_share']:.1%} of {s['neurons_alive']}), interchange "
+                  f"{s['neurons_monosemantic_share']:.1%} of {s['neurons_alive']}); split-aware grammar "
+                  f"{s['features_split_monosemantic_share']:.1%} (random {s['random_directions_split_monosemantic_share']:.1%}, "
+                  f"neurons {s['neurons_split_monosemantic_share']:.1%}), interchange "
                   f"{'-' if ic is None else f'{ic:.1%}'}, {s['n_inputs']} fresh inputs, {s['seconds']:.1f} s")
             print(f"wrote {paths.features_csv}, {paths.neurons_csv.name}, {paths.labels_cache.name}")
     return out if args.sae == "all" else out[targets[0].sae_name]

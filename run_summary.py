@@ -29,7 +29,8 @@ def main(args) -> None:
         print("  " + line)
     c = comparison(paths)
     if any(r["labelled"] for r in c["saes"]):
-        print("  Every SAE of the run (explained: alive units at score >= 0.8; random: random directions, same density)")
+        print("  Every SAE of the run (explained: alive units at score >= 0.8; random: random directions, same density;"
+              "\n  split, random: the same under the split-aware grammar, a pointer pair and one value condition)")
         for line in comparison_lines(c):
             print("    " + line)
     if args.seconds is not None:

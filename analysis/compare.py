@@ -3,7 +3,8 @@ paper's question needs ("are the features monosemantic, and compared with what?"
 
 One row per labelled SAE, from metrics.json alone (its `sae[:NAME]` and `interpretability[:NAME]`
 sections): dictionary, explained share of alive features with the random-direction control at the
-same densities, alive/dead/ultralow, FVU, L0, spliced exact-match, interchange success, pointer ramps
+same densities, the same two shares under the split-aware grammar (a pointer pair and one value
+condition), the share if ultralow units counted, alive/dead/ultralow, FVU, L0, spliced exact-match, interchange success, pointer ramps
 and core concepts found; then one row for the MLP's neurons. The comparison page, the end-of-run
 summary and feature_splitting.py all read it from here.
 """
@@ -28,6 +29,9 @@ def sae_row(name: str, sae: dict, interp: dict) -> dict:
         "settings": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items()),
         "explained_share": feat, "random_share": rand, "x_random": _ratio(feat, rand),
         "neurons_share": interp.get("neurons_monosemantic_share"),
+        "split_share": interp.get("features_split_monosemantic_share"),
+        "random_split_share": interp.get("random_directions_split_monosemantic_share"),
+        "with_ultralow_share": interp.get("features_monosemantic_share_with_ultralow"),
         "alive": interp.get("features_alive"), "dead": interp.get("features_dead"),
         "ultralow": interp.get("features_ultralow"),
         "fvu": sae.get("fvu"), "l0": sae.get("l0"), "spliced_exact_match": sae.get("spliced_exact_match"),
@@ -50,6 +54,8 @@ def comparison(paths: RunPaths) -> dict:
     neurons = {"sae": "neurons", "kind": "neurons", "architecture": "the MLP's hidden layer",
                "d_sae": (ref.get("neurons_alive", 0) + ref.get("neurons_dead", 0) + ref.get("neurons_ultralow", 0)) or None,
                "explained_share": ref.get("neurons_monosemantic_share"), "alive": ref.get("neurons_alive"),
+               "split_share": ref.get("neurons_split_monosemantic_share"),
+               "with_ultralow_share": ref.get("neurons_monosemantic_share_with_ultralow"),
                "dead": ref.get("neurons_dead"), "ultralow": ref.get("neurons_ultralow"),
                "ramps_found": len(ref.get("ramps_found", {}).get("neurons", [])) if ref else None,
                "core_found": len(ref.get("core_concepts_found", {}).get("neurons", [])) if ref else None}
@@ -78,17 +84,19 @@ def _num(v, fmt):
 
 def comparison_lines(c: dict) -> list[str]:
     """The comparison as a plain-text table (the end-of-run summary prints it)."""
-    head = (f"{'SAE':<14}{'dictionary':<26}{'explained':>10}{'random':>8}{'alive':>7}{'dead':>6}"
+    head = (f"{'SAE':<14}{'dictionary':<22}{'explained':>10}{'random':>8}{'split':>7}{'random':>8}{'alive':>7}{'dead':>6}"
             f"{'FVU':>8}{'L0':>7}{'spliced':>9}{'interch.':>9}{'ramps':>7}")
     lines = [head]
     for r in c["saes"]:
         dictionary = f"{r['architecture']} {r['d_sae']}"
-        lines.append(f"{r['sae']:<14.14}{dictionary:<26.26}{_pct(r['explained_share']):>10}{_pct(r['random_share']):>8}"
+        lines.append(f"{r['sae']:<14.14}{dictionary:<22.22}{_pct(r['explained_share']):>10}{_pct(r['random_share']):>8}"
+                     f"{_pct(r.get('split_share')):>7}{_pct(r.get('random_split_share')):>8}"
                      f"{_num(r['alive'], 'd'):>7}{_num(r['dead'], 'd'):>6}{_num(r['fvu'], '.4f'):>8}"
                      f"{_num(r['l0'], '.1f'):>7}{_pct(r['spliced_exact_match']):>9}"
                      f"{_pct(r['interchange_success']):>9}{_num(r['ramps_found'], 'd') + '/9' if r['labelled'] else '-':>7}")
     n = c["neurons"]
-    lines.append(f"{'neurons':<14}{'the MLP hidden layer':<26}{_pct(n['explained_share']):>10}{'':>8}"
+    lines.append(f"{'neurons':<14}{'the MLP hidden layer':<22}{_pct(n['explained_share']):>10}{'':>8}"
+                 f"{_pct(n.get('split_share')):>7}{'':>8}"
                  f"{_num(n['alive'], 'd'):>7}{_num(n['dead'], 'd'):>6}{'':>8}{'':>7}{'':>9}{'':>9}"
                  f"{_num(n['ramps_found'], 'd') + '/9' if n['ramps_found'] is not None else '-':>7}")
     if capacity_line(c):

@@ -9,7 +9,7 @@ explained is reported beside every dictionary's.
 import numpy as np
 import torch
 
-from analysis.explain import Explanations, explain_units
+from analysis.explain import Explanations, held_out
 
 
 @torch.no_grad()
@@ -18,8 +18,8 @@ def random_directions(d_in: int, densities, h_choose: torch.Tensor, seed: int = 
     choosing activations h_choose [N, d_in] at densities[j]."""
     densities = np.asarray(densities, dtype=float)
     g = torch.Generator().manual_seed(seed)
-    R = torch.randn(d_in, len(densities), generator=g)
-    R /= R.norm(dim=0, keepdim=True)
+    R = torch.randn(len(densities), d_in, generator=g).T                # the first U directions whatever U
+    R = R / R.norm(dim=0, keepdim=True)
     proj = h_choose.float() @ R                                         # [N, U]
     q = torch.as_tensor(np.clip(1 - densities, 0, 1), dtype=torch.float32)
     idx = (q * (len(h_choose) - 1)).round().long()                     # [U]
@@ -28,10 +28,16 @@ def random_directions(d_in: int, densities, h_choose: torch.Tensor, seed: int = 
 
 
 @torch.no_grad()
+def random_direction_acts(h_choose: torch.Tensor, h_score: torch.Tensor, densities, seed: int = 0):
+    """The random directions' activations (on h_choose [N, d_in], on h_score [M, d_in]) at the given
+    densities (see module docstring)."""
+    R, t = random_directions(h_choose.shape[1], densities, h_choose, seed)
+    return (h_choose.float() @ R - t).clamp_min(0), (h_score.float() @ R - t).clamp_min(0)
+
+
 def random_direction_control(h_choose: torch.Tensor, x_choose: torch.Tensor, h_score: torch.Tensor,
                              x_score: torch.Tensor, densities, seed: int = 0) -> Explanations:
-    """Random directions at the given densities (see module docstring): explanations chosen on
-    (h_choose [N, d_in], x_choose [N, 10]), scored on (h_score, x_score)."""
-    R, t = random_directions(h_choose.shape[1], densities, h_choose, seed)
-    choose = explain_units((h_choose.float() @ R - t).clamp_min(0), x_choose, kind="random")
-    return explain_units((h_score.float() @ R - t).clamp_min(0), x_score, kind="random", chosen=choose)
+    """Random directions at the given densities: explanations chosen on (h_choose, x_choose [N, 10]),
+    scored on (h_score, x_score)."""
+    choose, score = random_direction_acts(h_choose, h_score, densities, seed)
+    return held_out(choose, x_choose, score, x_score, kind="random")

@@ -319,11 +319,50 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
     )
 
 
+def held_out(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Tensor, x: torch.Tensor,
+             kind: str = "feature", threshold_fraction: float = 0.0,
+             concepts: ConceptSet | None = None) -> Explanations:
+    """Every unit's explanation chosen on (acts_choose, x_choose) and scored on (acts, x), other fresh
+    inputs: how every set of units (features, neurons, random directions) is labelled."""
+    chosen = explain_units(acts_choose, x_choose, active=active_mask(acts_choose, threshold_fraction), kind=kind,
+                           concepts=concepts)
+    return explain_units(acts, x, active=active_mask(acts, threshold_fraction), kind=kind, concepts=concepts,
+                         chosen=chosen)
+
+
+SPLIT_COLUMNS = ("split_explanation", "split_score")
+
+
+def split_aware(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Tensor, x: torch.Tensor,
+                kind: str = "feature", threshold_fraction: float = 0.0) -> pd.DataFrame:
+    """The split-aware grammar's held-out explanation (`held_out` with `concept_set(pointer_pairs=True)`)
+    of every unit that fires on the choosing inputs; the others get none. Columns SPLIT_COLUMNS, one row
+    per unit. Only the firing units are scored (a 2048-latent dictionary leaves most of them silent)."""
+    n_units = acts.shape[1]
+    idx = torch.nonzero(active_mask(acts_choose, threshold_fraction).any(0)).flatten()
+    explanation, score = np.full(n_units, "", dtype=object), np.full(n_units, np.nan)
+    if len(idx):
+        ex = held_out(acts_choose[:, idx], x_choose, acts[:, idx], x, kind, threshold_fraction,
+                      concept_set(pointer_pairs=True))
+        explanation[idx.numpy()] = ex.table["explanation"].to_numpy()
+        score[idx.numpy()] = ex.table["score"].to_numpy()
+    return pd.DataFrame({"split_explanation": explanation, "split_score": score})
+
+
 def summarize(ex: Explanations, prefix: str) -> dict:
-    """Counts, monosemantic share and median score of the alive units, as `<prefix>_...` keys."""
+    """Counts, monosemantic share and median score of the alive units, as `<prefix>_...` keys; with the
+    split-aware grammar's share where the table has its columns (`split_aware`), and the share if
+    ultralow units counted (alive or ultralow, score >= 0.8, of the alive and ultralow ones)."""
     t = ex.table
     alive = t["status"] == "alive"
-    return {
+    rare = alive | (t["status"] == "ultralow")
+    out = {f"{prefix}_monosemantic_share_with_ultralow":
+           float((rare & (t["score"] >= MONOSEMANTIC_SCORE)).sum() / max(int(rare.sum()), 1))}
+    if "split_score" in t:
+        split = alive & (t["split_score"] >= MONOSEMANTIC_SCORE)
+        out[f"{prefix}_split_monosemantic"] = int(split.sum())
+        out[f"{prefix}_split_monosemantic_share"] = float(split.sum() / max(int(alive.sum()), 1))
+    return out | {
         f"{prefix}_alive": int(alive.sum()),
         f"{prefix}_ultralow": int((t["status"] == "ultralow").sum()),
         f"{prefix}_dead": int((t["status"] == "dead").sum()),

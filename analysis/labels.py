@@ -5,7 +5,8 @@ task's "explain" stream) it chooses each feature's and each neuron's explanation
 "analysis" stream) it scores those explanations (`analysis.explain`), so no score is measured on the
 inputs its explanation was picked on. It runs the MLP and the SAE on them (`sae.splice.chunked_pass`),
 scores random directions of the hidden layer at the features' densities the same way
-(`analysis.controls`), measures each feature's zero-ablation effect where its explanation holds
+(`analysis.controls`), explains all three again under the split-aware grammar (a pointer pair and one
+value condition, `analysis.concepts`; columns `split_explanation`, `split_score`), measures each feature's zero-ablation effect where its explanation holds
 and where it does not (`analysis.causal.effects_table`) and runs the interchange test
 (`analysis.interchange`). `build_labels(paths)` does it for a run's own models and writes the result
 (`analysis.labels_io.write_labels`); `label_features.py` is the stage that calls it.
@@ -18,9 +19,9 @@ import torch
 
 from analysis.capacity import layer_capacity
 from analysis.causal import effects_table
-from analysis.controls import random_direction_control
+from analysis.controls import random_direction_acts
 from analysis.concepts import concept_set
-from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units, found_targets, summarize
+from analysis.explain import NEURON_THRESHOLD_FRACTION, found_targets, held_out, split_aware, summarize
 from analysis.interchange import interchange_suite
 from analysis.labels_io import LABELS_VERSION, Labels, write_labels
 from analysis.run import load_run_models
@@ -64,14 +65,18 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
     acts, choose = chunked_pass(mlp, sae, x), chunked_pass(mlp, sae, x_choose)
     h, f = acts["hidden"], acts["features"]                             # [n, d_hidden], [n, d_sae]
     t_acts = time.time() - t0
-    ex_f = explain_units(f, x, kind="feature", chosen=explain_units(choose["features"], x_choose, kind="feature"))
     width = slice(None) if neurons else slice(0, 0)
-    h_c = choose["hidden"][:, width]
-    ex_n = explain_units(h[:, width], x, active=active_mask(h[:, width], NEURON_THRESHOLD_FRACTION), kind="neuron",
-                         chosen=explain_units(h_c, x_choose, active=active_mask(h_c, NEURON_THRESHOLD_FRACTION),
-                                              kind="neuron"))
-    alive = (ex_f.table["status"] == "alive").to_numpy()
-    ctrl = random_direction_control(choose["hidden"], x_choose, h, x, ex_f.table["density"].to_numpy()[alive], seed)
+    h_c, f_c = choose["hidden"], choose["features"]
+    ex_f = held_out(f_c, x_choose, f, x, kind="feature")
+    ex_n = held_out(h_c[:, width], x_choose, h[:, width], x, kind="neuron", threshold_fraction=NEURON_THRESHOLD_FRACTION)
+    # random directions at the densities of the features that fire (alive or ultralow)
+    fires = ex_f.table["status"].isin(["alive", "ultralow"]).to_numpy()
+    r_c, r = random_direction_acts(h_c, h, ex_f.table["density"].to_numpy()[fires], seed)
+    ctrl = held_out(r_c, x_choose, r, x, kind="random")
+    # the same units under the split-aware grammar (pointer pair + one value condition)
+    for ex, a_c, a, kind, frac in ((ex_f, f_c, f, "feature", 0.0), (ctrl, r_c, r, "random", 0.0),
+                                   (ex_n, h_c[:, width], h[:, width], "neuron", NEURON_THRESHOLD_FRACTION)):
+        ex.table = pd.concat([ex.table, split_aware(a_c, x_choose, a, x, kind, frac)], axis=1)
     t_score = time.time() - t0 - t_acts
     features = pd.concat([ex_f.table, effects_table(mlp, sae, f, ex_f, x)], axis=1)
     ic = interchange_suite(mlp, sae, features, seed) if interchange else {"interchange_success": None}
@@ -88,7 +93,7 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
         "spliced_exact_match": regression_metrics(acts["spliced"], y)["exact_match"],
         "mlp_exact_match": regression_metrics(acts["mlp"], y)["exact_match"],
         "neuron_threshold_fraction": NEURON_THRESHOLD_FRACTION,
-        "n_concepts": len(concept_set()),
+        "n_concepts": len(concept_set()), "n_concepts_split": len(concept_set(pointer_pairs=True)),
         "n_inputs": int(n_inputs), "seed": int(seed),
         "d_sae": int(sae.cfg.d_sae), "architecture": sae.cfg.architecture,
         "seconds": round(time.time() - t0, 2), "scoring_seconds": round(t_score, 2),

@@ -17,17 +17,17 @@ from common.io import PipelineError, atomic_group, atomic_path, read_metrics, re
 from common.paths import RunPaths
 
 METRICS_SECTION = "interpretability"
-LABELS_VERSION = 4               # bump when the scoring changes, so labels made by older code are refused (the new
-                                 # "variables" column is not read back, so version 3 files stay valid)
+LABELS_VERSION = 5               # bump when the scoring changes, so labels made by older code are refused
+                                 # (5: split-aware columns; the control also covers ultralow densities)
 LABEL_FILES = ("features_csv", "neurons_csv", "labels_cache")    # RunPaths properties, in write_labels' order
 FLOAT_FORMAT = "%.6g"            # every CSV of the reports: 6 significant digits
 PRODUCER = "label_features.py"
 # columns read back as text; every other non-numeric column is parsed by pandas
 STRING_COLUMNS = ("kind", "status", "explanation", "explanation_kind", "variables", "concept_explanation",
-                  "ramp_explanation")
+                  "ramp_explanation", "split_explanation")
 NUMERIC_COLUMNS = ("density", "mean_act", "max_act", "score", "precision", "recall", "f1", "corr", "concept_f1",
                    "concept_score", "ramp_score", "effect_where_true", "effect_where_false", "effect_where_active",
-                   "effect_mean_abs")
+                   "effect_mean_abs", "split_score")
 
 
 @dataclass

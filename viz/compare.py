@@ -15,7 +15,8 @@ FMT = {"fvu": "{:.4f}", "l0": "{:.1f}"}
 def _cell(key: str, v) -> str:
     if v is None or v == "":
         return "-"
-    if key in ("explained_share", "random_share", "spliced_exact_match", "interchange_success", "neurons_share"):
+    if key in ("explained_share", "random_share", "spliced_exact_match", "interchange_success", "neurons_share",
+               "split_share", "random_split_share", "with_ultralow_share"):
         return pct(v)
     if key == "x_random":
         return f"{v:.1f}x"
@@ -26,7 +27,9 @@ def _cell(key: str, v) -> str:
 
 COLUMNS = [("sae", "SAE"), ("architecture", "architecture"), ("d_sae", "size"), ("settings", "settings"),
            ("explained_share", "explained (score >= 0.8, of alive)"), ("random_share", "random directions, same density"),
-           ("x_random", "features / random"), ("alive", "alive"), ("dead", "dead"), ("ultralow", "ultralow"),
+           ("x_random", "features / random"),
+           ("split_share", "explained, split-aware grammar"), ("random_split_share", "random directions, split-aware"),
+           ("with_ultralow_share", "explained if ultralow units counted"), ("alive", "alive"), ("dead", "dead"), ("ultralow", "ultralow"),
            ("fvu", "FVU"), ("l0", "L0"), ("spliced_exact_match", "spliced exact-match"),
            ("interchange_success", "interchange"), ("ramps_found", "ramps + sign (of 9)"),
            ("core_found", "core concepts (of 38)")]

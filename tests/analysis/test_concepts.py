@@ -48,3 +48,17 @@ def test_core_concepts_and_cells():
     c = cell_index(gt)
     for var in ("p1", "p2", "a", "b", "a-b", "target"):
         assert torch.equal(cg[var][c], gt[var])
+
+
+def test_split_aware_grammar_adds_pointer_pair_and_value_concepts():
+    two, split = concept_set(), concept_set(pointer_pairs=True)
+    assert split.names[:two.n_cell] == two.names[:two.n_cell]          # the two-condition grammar, then the new ones
+    new = split.names[two.n_cell:split.n_cell]
+    assert new and all(n.startswith("p1 = ") and " & p2 = " in n and n.count(" & ") == 2 for n in new)
+    cg = cell_ground_truth()
+    col = split.column("p1 = 3 & p2 = 1 & a - b <= -1")
+    expected = (cg["p1"] == 3) & (cg["p2"] == 1) & (cg["a-b"] <= -1)
+    assert torch.equal(split.cell_truth[:, col], expected)
+    # concepts with the same truth are kept once, under the first spelling
+    assert split.names[split.column("p1 = 3 & p2 = 1 & target = 0")] == "p1 = 3 & p2 = 1 & a - b = 0"
+    assert len({c.tobytes() for c in split.cell_truth.T.numpy()}) == split.n_cell

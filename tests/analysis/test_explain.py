@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.explain import (MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, RAMP_TOLERANCE, active_mask, explain_units,
-                              found_targets, summarize)
+from analysis.explain import (MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, RAMP_TOLERANCE, Explanations, active_mask,
+                              explain_units, found_targets, held_out, split_aware, summarize)
 from dataset.task import ground_truth, sample_inputs
 
 N = 8000
@@ -217,3 +217,34 @@ def test_ramp_or_concept_follows_the_tolerance_rule(handmade):
     c = expect["concept ~0.75"]["concept"]
     assert c < MONOSEMANTIC_SCORE and c - RAMP_TOLERANCE < rows["concept ~0.75"].ramp_score < c
     assert rows["concept ~0.75"].explanation_kind == "ramp" and not rows["concept ~0.75"].monosemantic
+
+
+def test_split_aware_names_what_two_conditions_cannot():
+    """A unit of one pointer pair and one value region (what a 2048 dictionary's latents fire on) gets its
+    exact name and score 1 from the split-aware grammar; the two-condition grammar scores it below 0.8."""
+    x_c, x = sample_inputs(N, seed=11), sample_inputs(N, seed=12)
+
+    def unit(x):
+        gt = ground_truth(x)
+        return (((gt["p1"] == 3) & (gt["p2"] == 1) & (gt["a-b"] <= -1)).float() * (1 + gt["b"].float()))[:, None]
+
+    split = split_aware(unit(x_c), x_c, unit(x), x)
+    two = held_out(unit(x_c), x_c, unit(x), x)
+    assert two.table["score"].iloc[0] < MONOSEMANTIC_SCORE
+    assert split["split_score"].iloc[0] >= 0.95
+    assert "p1 = 3 & p2 = 1 & a - b <= -1" in split["split_explanation"].iloc[0]
+    # a unit silent on the choosing inputs gets no split-aware explanation
+    silent = split_aware(torch.zeros(N, 1), x_c, unit(x), x)
+    assert silent["split_explanation"].iloc[0] == "" and np.isnan(silent["split_score"].iloc[0])
+    table = two.table.assign(**split)
+    s = summarize(Explanations(**{**two.__dict__, "table": table}), "f")
+    assert s["f_split_monosemantic_share"] == 1.0 and s["f_monosemantic_share"] == 0.0
+
+
+def test_share_with_ultralow_counts_them_under_the_same_rule(constructed):
+    names, ex = constructed
+    s = summarize(ex, "features")
+    rare = (ex.table["status"] != "dead")
+    expected = (rare & (ex.table["score"] >= MONOSEMANTIC_SCORE)).sum() / rare.sum()
+    assert s["features_monosemantic_share_with_ultralow"] == pytest.approx(expected)
+    assert rare.sum() == s["features_alive"] + 1                       # the ultralow unit is counted there

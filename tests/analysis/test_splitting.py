@@ -7,7 +7,7 @@ import torch
 import feature_splitting
 import label_features
 from analysis.compare import comparison, comparison_lines
-from analysis.controls import random_direction_control
+from analysis.controls import random_direction_control, random_directions
 from analysis.splitting import decoder_parents, splitting_summary
 from common.io import PipelineError, read_metrics
 from dataset.task import ground_truth, sample_inputs
@@ -80,3 +80,10 @@ def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys)
     lines = comparison_lines(c)
     assert lines[1].startswith("tk16") and lines[-2].startswith("neurons")
     assert lines[-1].startswith("The hidden layer:") and 1 <= c["capacity"]["hidden_pcs_for_90"] <= 64
+
+
+def test_random_directions_keep_their_first_draws_whatever_their_number():
+    h = torch.randn(500, 16)
+    R4, _ = random_directions(16, [0.1] * 4, h, seed=3)
+    R9, _ = random_directions(16, [0.1] * 9, h, seed=3)
+    assert torch.equal(R4, R9[:, :4])                                   # adding ultralow densities keeps the others
