@@ -10,7 +10,9 @@ architecture, the known-dictionary recovery on benchmarks/synthetic.py's default
 The run directory is only read (MLP + harvested activations). Each row is appended to --csv as soon as
 it is measured, so an interrupted run keeps what it measured. The issue's default rule, checked per
 row ("rule"): >= 2048 latents, >= 50% alive, >= 50% of alive explained at score >= 0.8, and that share
->= 3x the random-direction control's.
+>= 3x the random-direction control's; "rule split" is the same under the split-aware grammar (a pointer pair
+and one value condition, `analysis.concepts`), with its own control. "+ultralow" is the explained share if
+ultralow features counted (alive or ultralow, score >= 0.8), as the neurons' is in labels.
 """
 import argparse
 import csv
@@ -40,7 +42,8 @@ N_RAMPS = len(POINTER_RAMP_NAMES) + 1     # the pointer ramps and the sign of a 
 RULE = dict(d_sae=2048, alive_share=0.5, explained_share=0.5, control_ratio=3.0)
 COLUMNS = ["kind", "architecture", "size", "seed", "settings", "alive", "dead", "ultralow", "fvu", "l0",
            "spliced_exact_match", "mlp_exact_match", "explained_share", "control_share", "ratio",
-           "neurons_share", "ramps_found", "core_found", "rule", "train_seconds", "label_seconds",
+           "neurons_share", "split_share", "split_control_share", "split_ratio", "neurons_split_share",
+           "with_ultralow_share", "neurons_with_ultralow_share", "ramps_found", "core_found", "rule", "rule_split", "train_seconds", "label_seconds",
            "recovered", "mmcs", "dead_share", "steps", "lr"]
 
 
@@ -99,11 +102,17 @@ def write_row(path: Path, row: dict) -> None:
         w.writerow({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()})
 
 
-def meets_rule(row: dict) -> bool:
+def meets_rule(row: dict, split: bool = False) -> bool:
+    """The issue's default rule, under the two-condition grammar or (split=True) the split-aware one."""
     size, alive = row["size"], row["alive"]
+    explained, ratio = (row["split_share"], row["split_ratio"]) if split else (row["explained_share"], row["ratio"])
     return (size >= RULE["d_sae"] and alive >= RULE["alive_share"] * size
-            and row["explained_share"] >= RULE["explained_share"]
-            and row["ratio"] is not None and row["ratio"] >= RULE["control_ratio"])
+            and explained >= RULE["explained_share"] and ratio is not None and ratio >= RULE["control_ratio"])
+
+
+def _ratio(explained: float, control: float):
+    # a control of 0 beats any ratio: infinite when something is explained, undefined when nothing is
+    return explained / control if control > 0 else float("inf") if explained > 0 else None
 
 
 def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
@@ -127,12 +136,17 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
            "alive": s["features_alive"], "dead": s["features_dead"], "ultralow": s["features_ultralow"],
            "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
            "mlp_exact_match": m["mlp_exact_match"], "explained_share": explained, "control_share": control,
-           # a control of 0 beats any ratio: infinite when something is explained, undefined when nothing is
-           "ratio": explained / control if control > 0 else float("inf") if explained > 0 else None,
-           "neurons_share": s["neurons_monosemantic_share"], "ramps_found": len(s["ramps_found"]["features"]),
+           "ratio": _ratio(explained, control), "neurons_share": s["neurons_monosemantic_share"],
+           "split_share": s["features_split_monosemantic_share"],
+           "split_control_share": s["random_directions_split_monosemantic_share"],
+           "split_ratio": _ratio(s["features_split_monosemantic_share"], s["random_directions_split_monosemantic_share"]),
+           "neurons_split_share": s["neurons_split_monosemantic_share"],
+           "with_ultralow_share": s["features_monosemantic_share_with_ultralow"],
+           "neurons_with_ultralow_share": s["neurons_monosemantic_share_with_ultralow"], "ramps_found": len(s["ramps_found"]["features"]),
            "core_found": len(s["core_concepts_found"]["features"]), "train_seconds": train_seconds,
            "label_seconds": label_seconds, "steps": info["steps"], "lr": tc.lr}
     row["rule"] = "MET" if meets_rule(row) else "no"
+    row["rule_split"] = "MET" if meets_rule(row, split=True) else "no"
     return row
 
 
@@ -154,17 +168,21 @@ def measure_synthetic(arch, overrides, data, seed) -> dict:
 
 
 HEADER = (f"{'arch':<10} {'size':>5} {'seed':>4} {'alive/dead/ultralow':>19} {'FVU':>7} {'L0':>6} {'spliced':>7} "
-          f"{'explained':>9} {'control':>7} {'ratio':>6} {'neurons':>7} {'ramps':>5} {'rule':>4} {'train s':>7} "
-          f"{'label s':>7}  settings")
+          f"{'explained':>9} {'control':>7} {'ratio':>6} {'neurons':>7} {'split':>6} {'control':>7} {'ratio':>6} "
+          f"{'neurons':>7} {'+ultralow':>9} {'ramps':>5} {'rule':>4} {'rule split':>10} {'train s':>7} {'label s':>7}  settings")
+
+
+def _x(ratio) -> str:
+    return f"{ratio:.1f}x" if ratio is not None else "-"
 
 
 def row_line(r: dict) -> str:
-    ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "-"
     adu = f"{r['alive']}/{r['dead']}/{r['ultralow']}"
     return (f"{r['architecture']:<10} {r['size']:>5} {r['seed']:>4} {adu:>19} {r['fvu']:7.4f} {r['l0']:6.2f} "
-            f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {ratio:>6} "
-            f"{r['neurons_share']:7.1%} {r['ramps_found']:>2}/{N_RAMPS} {r['rule']:>4} {r['train_seconds']:7.1f} "
-            f"{r['label_seconds']:7.1f}  {r['settings']}")
+            f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {_x(r['ratio']):>6} "
+            f"{r['neurons_share']:7.1%} {r['split_share']:6.1%} {r['split_control_share']:7.1%} {_x(r['split_ratio']):>6} "
+            f"{r['neurons_split_share']:7.1%} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{N_RAMPS} "
+            f"{r['rule']:>4} {r['rule_split']:>10} {r['train_seconds']:7.1f} {r['label_seconds']:7.1f}  {r['settings']}")
 
 
 def synthetic_line(r: dict) -> str:
