@@ -1,14 +1,16 @@
-"""Feature splitting: which features of a larger dictionary descend from which features of a smaller
-one, over every labelled SAE of the run.
+"""Feature splitting: which fine features split from which coarse ones, over every labelled SAE of the
+run: across dictionary sizes, and within each Matryoshka dictionary across its prefixes.
 
-Reads  the run's SAEs (<run-dir>/sae/sae_model.pth and every named one, <run-dir>/sae/NAME/) and
+Reads  the run's MLP and SAEs (<run-dir>/sae/sae_model.pth and every named one, <run-dir>/sae/NAME/),
        their labels (label_features.py --sae all), and metrics.json.
 Writes <run-dir>/reports/splitting.csv (one row per SAE: analysis.compare's comparison, the neurons
-       and the random-direction control included), reports/splitting_links.csv (each feature's closest
-       decoder direction in the next smaller dictionary of the same architecture and settings), and
-       the "feature_splitting" section of metrics.json.
+       and the random-direction control included), reports/splitting_links.csv (each feature's
+       parent, analysis.splitting: decoder cosine, co-firing, whether its explanation refines the
+       parent's), reports/splitting.html (the same as a page), all or none, and the
+       "feature_splitting" section of metrics.json.
 
     python train_sae.py --architecture topk --k 16 --sweep d_sae=64,128,256,512,1024,2048
+    python train_sae.py --name mat --architecture matryoshka --d-sae 2048 --prefixes 64,256,1024,2048
     python label_features.py --sae all
     python feature_splitting.py
 """
@@ -20,11 +22,15 @@ import argparse
 import pandas as pd
 
 from analysis.compare import comparison
-from analysis.labels_io import read_labels, write_table
-from analysis.splitting import splitting_links, splitting_summary
+from analysis.labels_io import FLOAT_FORMAT, read_labels
+from analysis.splitting import Dictionary, prefix_levels, prefix_links, size_links, splitting_summary
 from common.cli import ArgumentParser, add_common_args, run_main, run_paths
-from common.io import PipelineError, update_metrics
+from common.io import PipelineError, atomic_group, update_metrics
+from mlp.mlp_definition import load_mlp
 from sae.sae_definition import load_sae
+from sae.splice import chunked_pass
+from viz.common import write_plotly_js
+from viz.splitting import splitting_html
 
 
 def parse_args(argv=None):
@@ -48,25 +54,39 @@ def main(args) -> dict:
     if not rows:
         raise PipelineError(f"{paths.root}: no labelled SAEs to compare; run train_sae.py (e.g. --sweep "
                             f"d_sae=64,128,256) and label_features.py --run-dir {args.run_dir} --sae all first")
-    saes, tables = {}, {}
+    mlp = load_mlp(paths.mlp)
+    dictionaries, prefixes, x = {}, {}, None
     for r in rows:
         p = paths.for_sae(r["sae"])
-        tables[r["sae"]] = read_labels(p).features
-        saes[r["sae"]] = load_sae(p.sae)
-    links = [splitting_links(a, saes[a], tables[a], b, saes[b], tables[b])
-             for chain in size_chains(rows) for a, b in zip(chain, chain[1:])]
+        labels = read_labels(p)
+        sae = load_sae(p.sae)
+        x = labels.inputs if x is None else x          # every dictionary on the same fresh inputs
+        prefixes[r["sae"]] = tuple(getattr(sae.cfg, "prefixes", ()))
+        dictionaries[r["sae"]] = Dictionary(r["sae"], sae.W_dec.detach().cpu(), chunked_pass(mlp, sae, x)["features"],
+                                            labels.features, prefix_levels(sae.cfg.d_sae, prefixes[r["sae"]]))
+    links = [size_links(dictionaries[a], dictionaries[b], x) for chain in size_chains(rows) for a, b in zip(chain, chain[1:])]
+    links += [prefix_links(dictionaries[name], pre, x) for name, pre in prefixes.items() if len(pre) > 1]
     table = pd.DataFrame([*rows, c["neurons"]])
     links_df = pd.concat(links, ignore_index=True) if links else pd.DataFrame()
-    write_table(paths.splitting_csv, table)
-    write_table(paths.splitting_links_csv, links_df)
-    result = {"rows": table.to_dict(orient="records"), "splits": [splitting_summary(l_) for l_ in links]}
+    summaries = [splitting_summary(l_) for l_ in links]
+    write_plotly_js(paths)
+    page = splitting_html(paths, links_df, summaries)
+    with atomic_group([paths.splitting_csv, paths.splitting_links_csv, paths.splitting_html]) as (t_csv, t_links, t_html):
+        table.to_csv(t_csv, index=False, float_format=FLOAT_FORMAT)
+        links_df.to_csv(t_links, index=False, float_format=FLOAT_FORMAT)
+        t_html.write_text(page, encoding="utf-8")
+    result = {"rows": table.to_dict(orient="records"), "splits": summaries}
     update_metrics(paths.metrics, "feature_splitting", result)
     if not args.quiet:
-        for sp in result["splits"]:
-            print(f"{sp['child_sae']} <- {sp['parent_sae']}: {sp['share_with_close_parent']:.0%} of alive children have a "
-                  f"parent at cos >= 0.9 (median cos {sp['median_cos']:.2f}), child beats parent's score "
-                  f"{sp['child_better_than_parent']:.0%}")
-        print(f"wrote {paths.splitting_csv}, {paths.splitting_links_csv}")
+        for sp in summaries:
+            pct = lambda v: "-" if v is None else f"{v:.0%}"
+            print(f"{sp['child_sae']} <- {sp['parent_sae']} ({sp['link']}): {sp['alive_children']} alive children; "
+                  f"closest decoder parent: median cos {sp['median_cos'] or 0:.2f}, "
+                  f"{pct(sp['share_with_close_parent'])} at cos >= 0.9, {pct(sp['decoder_share_refining'])} of "
+                  f"{sp['decoder_explained_pairs']} explained pairs refine it; co-firing parent: "
+                  f"{pct(sp['cofiring_share_firing_inside'])} fire inside it, {pct(sp['cofiring_share_refining'])} of "
+                  f"{sp['cofiring_explained_pairs']} explained pairs refine it")
+        print(f"wrote {paths.splitting_csv}, {paths.splitting_links_csv.name}, {paths.splitting_html.name}")
     return result
 
 

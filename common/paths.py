@@ -197,8 +197,14 @@ class RunPaths:
 
     @property
     def splitting_links_csv(self) -> Path:
-        """feature_splitting.py: each feature's parent in the next smaller dictionary."""
+        """feature_splitting.py: each feature's parent in the next smaller dictionary, and each Matryoshka
+        latent's in the smaller prefixes."""
         return self.reports_dir / "splitting_links.csv"
+
+    @property
+    def splitting_html(self) -> Path:
+        """feature_splitting.py: the splitting links as a page."""
+        return self.reports_dir / "splitting.html"
 
     @property
     def labels_cache(self) -> Path:

@@ -8,11 +8,13 @@ import feature_splitting
 import label_features
 from analysis.compare import comparison, comparison_lines
 from analysis.controls import random_direction_control, random_directions
-from analysis.splitting import decoder_parents, splitting_summary
+from analysis.splitting import (Dictionary, decoder_parents, explanation_truth, prefix_levels, prefix_links,
+                                size_links, splitting_summary)
 from common.io import PipelineError, read_metrics
 from dataset.task import ground_truth, sample_inputs
 from sae.registry import build_sae, sae_config
 from sae.sae_definition import save_sae
+from tests.helpers import add_labelled_matryoshka
 
 
 def test_decoder_parents_find_the_split_direction():
@@ -23,11 +25,6 @@ def test_decoder_parents_find_the_split_direction():
                            W_small[0] + 0.05 * torch.randn(16, generator=g), torch.randn(16, generator=g)])
     parent, cos = decoder_parents(W_small, W_large)
     assert parent[:3].tolist() == [2, 2, 0] and (cos[:3] > 0.95).all() and cos[3] < 0.9
-    links = pd.DataFrame({"child_sae": "l", "parent_sae": "s", "child_status": "alive", "cos": cos.numpy(),
-                          "parent": parent.numpy(), "child_score": [0.9, 0.5, 0.7, 0.1], "parent_score": [0.6] * 4})
-    s = splitting_summary(links)
-    assert s["share_with_close_parent"] == 0.75 and s["max_children_per_parent"] == 2
-    assert s["child_better_than_parent"] == pytest.approx(0.5)
 
 
 def test_random_directions_match_density_and_score_lower_than_a_real_code():
@@ -44,6 +41,48 @@ def test_random_directions_match_density_and_score_lower_than_a_real_code():
     t = ctrl.table
     assert t["density"].to_numpy() == pytest.approx([0.25, 0.25, 0.5, 0.1], abs=0.02)
     assert (t["score"] < 0.8).all()
+
+
+def test_a_child_that_splits_its_parent_is_linked_and_refines_it():
+    """Coarse: `p1 = 2`, `p2 = 1`, an always-on unit. Fine: `p1 = 2 & p2 = 3 & a - b <= 5` (decoder close
+    to p2 = 1's, so decoder and co-firing parents differ), `p2 = 1` again, and a unit of its own."""
+    x = sample_inputs(6000, seed=4)
+    gt = ground_truth(x)
+    g = torch.Generator().manual_seed(0)
+    W_c = torch.randn(3, 8, generator=g)
+    coarse_acts = torch.stack([(gt["p1"] == 2).float(), (gt["p2"] == 1).float(), torch.ones(6000)], dim=1)
+    child = (gt["p1"] == 2) & (gt["p2"] == 3) & (gt["a-b"] <= 5)
+    fine_acts = torch.stack([child.float(), (gt["p2"] == 1).float(), (gt["a"] >= 5).float()], dim=1)
+    W_f = torch.stack([W_c[1] + 0.01 * torch.randn(8, generator=g), W_c[1], torch.randn(8, generator=g)])
+    table = lambda names: pd.DataFrame({"status": "alive", "split_explanation": names, "split_score": 0.95})
+    coarse = Dictionary("s", W_c, coarse_acts, table(["p1 = 2", "p2 = 1", "p1 >= 0"]), prefix_levels(3, ()))
+    fine = Dictionary("l", W_f, fine_acts, table(["p1 = 2 & p2 = 3 & a - b <= 5", "ramp b | p2 = 1", "a >= 5"]),
+                      prefix_levels(3, ()))
+    links = size_links(coarse, fine, x)
+    assert links["parent"].tolist()[:2] == [1, 1] and links["parent_cos"].iloc[0] > 0.99      # by decoder
+    assert links["cofiring_parent"].iloc[0] == 0                          # by co-firing: p1 = 2, not the always-on unit
+    assert links["cofiring_parent_coactivation"].iloc[0] == 1.0 and links["cofiring_parent_refines"].iloc[0]
+    assert links["parent_coactivation"].iloc[0] == 0.0 and not links["parent_refines"].iloc[0]
+    assert links["cofiring_parent_nested"].iloc[1] == 1.0 and not links["cofiring_parent_refines"].iloc[1]   # same, not finer
+    s = splitting_summary(links)
+    assert s["alive_children"] == 3 and s["share_with_close_parent"] == pytest.approx(2 / 3)
+    assert s["cofiring_explained_pairs"] == 3 and s["cofiring_share_refining"] == pytest.approx(1 / 3)
+    # explanations' truth: a ramp's is its support's, an empty one holds nowhere
+    t = explanation_truth(["ramp b | p2 = 1", "", "p1 = 2 & p2 = 3 & a - b <= 5"], x)
+    assert torch.equal(t[:, 0], gt["p2"] == 1) and not t[:, 1].any() and torch.equal(t[:, 2], child)
+
+
+def test_matryoshka_latents_are_linked_only_to_smaller_prefixes():
+    x = sample_inputs(3000, seed=6)
+    acts = torch.rand(3000, 8) * (torch.rand(3000, 8) < 0.3)
+    t = pd.DataFrame({"status": "alive", "split_explanation": "", "split_score": float("nan")}, index=range(8))
+    d = Dictionary("m", torch.randn(8, 4), acts, t, prefix_levels(8, (2, 4, 8)))
+    assert d.levels.tolist() == [2, 2, 4, 4, 8, 8, 8, 8]
+    links = prefix_links(d, (2, 4, 8), x)
+    assert links["child"].tolist() == list(range(2, 8))
+    group_start = {4: 2, 8: 4}                                          # the prefix before each level
+    for column in ("parent", "cofiring_parent"):
+        assert all(p < group_start[lv] for p, lv in zip(links[column], links["child_level"]))
 
 
 @pytest.fixture
@@ -70,7 +109,8 @@ def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys)
     assert [r["sae"] for r in out["rows"]] == ["tk16", "tk8", "neurons"]
     links = pd.read_csv(sweep_run.splitting_links_csv)
     assert len(links) == 16 and set(links["parent"]) <= set(range(8)) and set(links["parent_sae"]) == {"tk8"}
-    assert "tk16 <- tk8" in capsys.readouterr().out
+    assert "tk16 <- tk8 (size)" in capsys.readouterr().out
+    assert "tk16 against tk8" in sweep_run.splitting_html.read_text()
     c = comparison(sweep_run)
     row = {r["sae"]: r for r in c["saes"]}["tk8"]
     lab = metrics["interpretability:tk8"]
@@ -87,3 +127,14 @@ def test_random_directions_keep_their_first_draws_whatever_their_number():
     R4, _ = random_directions(16, [0.1] * 4, h, seed=3)
     R9, _ = random_directions(16, [0.1] * 9, h, seed=3)
     assert torch.equal(R4, R9[:, :4])                                   # adding ultralow densities keeps the others
+
+
+def test_feature_splitting_links_a_matryoshka_dictionary_within_itself(copy_run, capsys):
+    paths = copy_run()
+    add_labelled_matryoshka(paths)
+    out = feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(paths.root)]))
+    assert [(s["link"], s["child_sae"]) for s in out["splits"]] == [("prefix", "mat")]
+    links = pd.read_csv(paths.splitting_links_csv)
+    assert links["child"].tolist() == list(range(4, 16)) and set(links["child_level"]) == {8, 16}
+    assert "mat <- mat (prefix)" in capsys.readouterr().out
+    assert "Matryoshka prefixes" in paths.splitting_html.read_text()

@@ -11,10 +11,14 @@ Python package; skipped with the reason otherwise, except under CI (CI=true), wh
 browser is a failure: CI must prove the reports open.
 """
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
+import feature_splitting
+from common.paths import RunPaths
+from tests.helpers import add_labelled_matryoshka
 from tests.viz.test_feature_reports import shared_reports_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,6 +116,21 @@ def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
             problems += [f"{name}: {kind}: {t}" for t in items]
     print(f"\nscreenshots in {tmp_path}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_splitting_page_opens_offline_without_errors(browser, reports, tmp_path):
+    """feature_splitting.py's page on a copy of the reports run with a Matryoshka SAE added."""
+    paths = RunPaths(shutil.copytree(reports[0].root, tmp_path / "run"))
+    add_labelled_matryoshka(paths)
+    feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(paths.root), "--quiet"]))
+    context, page, errors, page_errors, blocked = open_page(browser, paths.splitting_html.as_uri(), tmp_path / "s.png")
+    try:
+        check_plots(page, 1)                                            # one set of links: the prefixes
+        assert page.locator("section h2").first.inner_text().startswith("mat: Matryoshka prefixes")
+        page.screenshot(path=str(tmp_path / "splitting.png"), full_page=True)
+    finally:
+        context.close()
+    assert not (errors or page_errors or blocked), (errors, page_errors, blocked)
 
 
 def check_dashboard(page, stats) -> None:
