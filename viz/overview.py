@@ -182,6 +182,10 @@ def card_data(rd) -> list:
             "nc": [[j, round(v, 2), rd.feature_label(j)] for j, v in pr.cos_neighbours[i]],
             "nj": [[j, round(v, 2), rd.feature_label(j)] for j, v in pr.coact_neighbours[i]],
             "m": bool(row.monosemantic),
+            # the split-aware grammar's explanation (a pointer pair and one value condition), when it differs
+            "se": (row.split_explanation if isinstance(getattr(row, "split_explanation", ""), str)
+                   and row.split_explanation != row.explanation else ""),
+            "ss": num(getattr(row, "split_score", None), 3),
         })
     return cards
 
@@ -269,6 +273,7 @@ function card(c) {
   let h = '<div class="card" data-id="' + c.id + '"><h4>feature ' + c.id + ' ' + (c.m ? '<span class="badge mono">monosemantic</span>' : '') +
     '<span class="badge">score ' + f3(c.s) + '</span></h4>';
   h += '<div class="ex">' + esc(c.e || '(no explanation)') + '</div><div style="color:#5b6577">' + kind + '</div>';
+  if (c.se) h += '<div style="color:#5b6577">split-aware: <b>' + esc(c.se) + '</b> (score ' + f3(c.ss) + ')</div>';
   h += '<table><tr><th>precision</th><th>recall</th><th>F1</th><th>density</th><th>mean act</th><th>max act</th></tr><tr><td>' + f3(c.p) +
     '</td><td>' + f3(c.r) + '</td><td>' + f3(c.f) + '</td><td>' + pc(c.d) + '</td><td>' + f3(c.ma) + '</td><td>' + f3(c.mx) + '</td></tr></table>';
   h += '<div class="cols"><div>' + hist(c);
@@ -300,8 +305,8 @@ function update(resetPage) {
   const q = document.getElementById('q').value.trim().toLowerCase();
   const key = KEYS[document.getElementById('sort').value];
   const mono = document.getElementById('mono').checked;
-  const isId = /^\d+$/.test(q);   // a number finds that feature; text searches the explanations
-  view = CARDS.filter(c => (!mono || c.m) && (!q || (isId ? String(c.id) === q : ('feature ' + c.id + ' ' + c.e).toLowerCase().includes(q))));
+  const isId = /^\d+$/.test(q);   // a number finds that feature; text searches both grammars' explanations
+  view = CARDS.filter(c => (!mono || c.m) && (!q || (isId ? String(c.id) === q : ('feature ' + c.id + ' ' + c.e + ' ' + c.se).toLowerCase().includes(q))));
   view.sort((a, b) => key(b) - key(a));
   if (resetPage) pageNo = 0;
   const pages = Math.max(1, Math.ceil(view.length / PER_PAGE));
