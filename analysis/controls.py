@@ -4,12 +4,11 @@ Random unit directions r_j of the hidden layer, each read as relu(h @ r_j - t_j)
 it fires on the same share of inputs as one real feature, are explained and scored exactly like the
 features (chosen on one set of fresh inputs, scored on another). A dictionary whose features score
 no better than this has not found anything the grammar can name; the share of random directions
-explained is reported beside every dictionary's.
+explained is reported beside every dictionary's. `analysis.labels` explains their activations
+(`random_direction_acts`) with `analysis.explain.held_out`, like every other set of units.
 """
 import numpy as np
 import torch
-
-from analysis.explain import Explanations, held_out
 
 
 @torch.no_grad()
@@ -34,10 +33,3 @@ def random_direction_acts(h_choose: torch.Tensor, h_score: torch.Tensor, densiti
     R, t = random_directions(h_choose.shape[1], densities, h_choose, seed)
     return (h_choose.float() @ R - t).clamp_min(0), (h_score.float() @ R - t).clamp_min(0)
 
-
-def random_direction_control(h_choose: torch.Tensor, x_choose: torch.Tensor, h_score: torch.Tensor,
-                             x_score: torch.Tensor, densities, seed: int = 0) -> Explanations:
-    """Random directions at the given densities: explanations chosen on (h_choose, x_choose [N, 10]),
-    scored on (h_score, x_score)."""
-    choose, score = random_direction_acts(h_choose, h_score, densities, seed)
-    return held_out(choose, x_choose, score, x_score, kind="random")

@@ -7,7 +7,8 @@ import torch
 import feature_splitting
 import label_features
 from analysis.compare import comparison, comparison_lines
-from analysis.controls import random_direction_control, random_directions
+from analysis.controls import random_direction_acts, random_directions
+from analysis.explain import held_out
 from analysis.splitting import (Dictionary, decoder_parents, explanation_truth, prefix_levels, prefix_links,
                                 size_links, splitting_summary)
 from common.io import PipelineError, read_metrics
@@ -37,7 +38,8 @@ def test_random_directions_match_density_and_score_lower_than_a_real_code():
     gt2 = ground_truth(x2)
     h2 = torch.stack([(gt2["p1"] == k).float() for k in range(4)] + [(gt2["a-b"] > 0).float()]
                      + [torch.rand(6000) for _ in range(11)], dim=1)
-    ctrl = random_direction_control(h, x, h2, x2, [0.25, 0.25, 0.5, 0.1])   # chosen on (h, x), scored on (h2, x2)
+    choose, score = random_direction_acts(h, h2, [0.25, 0.25, 0.5, 0.1])
+    ctrl = held_out(choose, x, score, x2, kind="random")               # chosen on (h, x), scored on (h2, x2)
     t = ctrl.table
     assert t["density"].to_numpy() == pytest.approx([0.25, 0.25, 0.5, 0.1], abs=0.02)
     assert (t["score"] < 0.8).all()
