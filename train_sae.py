@@ -10,7 +10,7 @@ Writes <run-dir>/sae/sae_model.pth (weights + config + metrics + train_config), 
 
 The last --n-eval activations are held out: every metric is measured on them.
 
-    python train_sae.py                                   # the default run (TopK, 64 features, k=16)
+    python train_sae.py                                   # the default run (TopK, 256 features, k=16)
     python train_sae.py --architecture relu --d-sae 2048  # the paper's L1 SAE with 2048 features
     python train_sae.py --resume                          # continue an interrupted run
     python train_sae.py --sweep l1_coeff=0.005,0.01,0.02  # one SAE per value + table + frontier chart

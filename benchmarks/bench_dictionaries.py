@@ -191,6 +191,34 @@ def synthetic_line(r: dict) -> str:
             f"{r['train_seconds']:.1f} s  {r['settings']}")
 
 
+def summarize_rows(rows: list) -> list[str]:
+    """One line per (architecture, size, settings) over its seeds: mean (min-max) of each figure, the
+    range of ramps found and how many seeds meet the rule (the README's findings are read from this)."""
+    groups = {}
+    for r in rows:
+        if r["kind"] == "real":
+            groups.setdefault((r["architecture"], int(r["size"]), r["settings"]), []).append(r)
+    f = lambda rs, k: [float(r[k]) for r in rs if r[k] not in ("", None, "inf")]
+
+    def span(rs, k, fmt, scale=1.0):
+        v = [x * scale for x in f(rs, k)]
+        return "-" if not v else f"{format(sum(v) / len(v), fmt)} ({format(min(v), fmt)}-{format(max(v), fmt)})"
+    lines = [f"{'arch':<10} {'size':>5} {'seeds':>5} {'alive':>15} {'FVU':>22} {'explained %':>17} {'control %':>17} "
+             f"{'x random':>17} {'split %':>17} {'split ctrl %':>17} {'+ultralow %':>17} {'neurons %':>9} {'ramps':>7} rule  settings"]
+    for (arch, size, settings), rs in sorted(groups.items(), key=lambda kv: (ARCH_ORDER.get(kv[0][0], 9), kv[0][1:])):
+        ramps = f(rs, "ramps_found")
+        lines.append(
+            f"{arch:<10} {size:>5} {len(rs):>5} {span(rs, 'alive', '.0f'):>15} {span(rs, 'fvu', '.4f'):>22} "
+            f"{span(rs, 'explained_share', '.1f', 100):>17} {span(rs, 'control_share', '.1f', 100):>17} "
+            f"{span(rs, 'ratio', '.1f'):>17} {span(rs, 'split_share', '.1f', 100):>17} {span(rs, 'split_control_share', '.1f', 100):>17} "
+            f"{span(rs, 'with_ultralow_share', '.1f', 100):>17} {sum(f(rs, 'neurons_share')) / len(rs) * 100:>9.1f} "
+            f"{f'{min(ramps):.0f}-{max(ramps):.0f}/{N_RAMPS}':>7} {sum(r['rule'] == 'MET' for r in rs)}/{len(rs)}   {settings}")
+    return lines
+
+
+ARCH_ORDER = {a: i for i, a in enumerate(("topk", "batchtopk", "matryoshka", "relu", "jumprelu"))}
+
+
 def int_list(lowest: int):
     """argparse type: comma-separated integers >= lowest."""
     def parse(text: str) -> list:
@@ -206,7 +234,9 @@ def int_list(lowest: int):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--run-dir", required=True, help="a finished run (MLP + harvested activations); only read")
+    p.add_argument("--run-dir", help="a finished run (MLP + harvested activations); only read")
+    p.add_argument("--summarize", nargs="+", metavar="CSV", help="print the per-dictionary summary over seeds of "
+                   "rows already measured (the --csv files of earlier runs) and stop")
     p.add_argument("--architectures", default=",".join(ARCHITECTURES),
                    help=f"comma-separated (default: {','.join(ARCHITECTURES)})")
     p.add_argument("--sizes", type=int_list(1), default=[64, 256, 2048], help="d_sae values (default: 64,256,2048)")
@@ -221,6 +251,15 @@ def parse_args(argv=None):
 
 
 def main(args) -> None:
+    if args.summarize:
+        rows = []
+        for path in args.summarize:
+            with open(path, newline="") as fh:
+                rows += list(csv.DictReader(fh))
+        print("\n".join(summarize_rows(rows)))
+        return
+    if not args.run_dir:
+        raise PipelineError("--run-dir: required (a finished run), unless --summarize")
     archs = [a.strip() for a in args.architectures.split(",") if a.strip()]
     unknown = [a for a in archs if a not in ARCHITECTURES]
     if unknown:
