@@ -40,11 +40,12 @@ def parse_args(argv=None):
 
 
 def size_chains(rows: list) -> list[list[str]]:
-    """Names of the SAEs that differ only in d_sae, grouped and in size order (2+ per group)."""
+    """Names of the SAEs that differ only in d_sae, grouped and in size order (2+ per group); of two of
+    the same size, the first in the run's order (the default first) is linked."""
     groups = {}
     for r in rows:
-        groups.setdefault((r["architecture"], r["settings"]), []).append(r)
-    return [[r["sae"] for r in sorted(g, key=lambda r: r["d_sae"])] for g in groups.values() if len(g) > 1]
+        groups.setdefault((r["architecture"], r["settings"]), {}).setdefault(r["d_sae"], r["sae"])
+    return [[g[size] for size in sorted(g)] for g in groups.values() if len(g) > 1]
 
 
 def main(args) -> dict:

@@ -140,3 +140,9 @@ def test_feature_splitting_links_a_matryoshka_dictionary_within_itself(copy_run,
     assert links["child"].tolist() == list(range(4, 16)) and set(links["child_level"]) == {8, 16}
     assert "mat <- mat (prefix)" in capsys.readouterr().out
     assert "Matryoshka prefixes" in paths.splitting_html.read_text()
+
+
+def test_size_chains_link_each_size_once():
+    row = lambda name, d, arch="topk": {"sae": name, "d_sae": d, "architecture": arch, "settings": "k 16"}
+    rows = [row("default", 256), row("s64", 64), row("s256", 256), row("s128", 128), row("m", 256, "matryoshka")]
+    assert feature_splitting.size_chains(rows) == [["s64", "s128", "default"]]
