@@ -82,7 +82,10 @@ def compare_html(paths, c: dict) -> str:
             "least 0.8. Random directions: one per alive feature, thresholded to fire on the same share of inputs, "
             "explained the same way. Units firing on fewer than 0.1% of inputs are ultralow and counted apart.")
     capacity = capacity_line(c)
-    body = (section("Are the features monosemantic, and compared with what?", comparison_table(c),
+    # feature_splitting.py's page, when it has been written (it is not one of every run's pages)
+    splitting = (f'<p class="caption">Which features split from which: <a href="{esc(paths.splitting_html.name)}">'
+                 f'{esc(paths.splitting_html.name)}</a> (feature_splitting.py).</p>' if paths.splitting_html.exists() else "")
+    body = (section("Are the features monosemantic, and compared with what?", comparison_table(c), splitting,
                     f'<p class="caption">{esc(note)}</p>',
                     f'<p class="caption">{esc(capacity)} It bounds what any dictionary can find.</p>' if capacity else "",
                     anchor="table")

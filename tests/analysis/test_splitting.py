@@ -16,6 +16,7 @@ from dataset.task import ground_truth, sample_inputs
 from sae.registry import build_sae, sae_config
 from sae.sae_definition import save_sae
 from tests.helpers import add_labelled_matryoshka
+from viz.compare import compare_html
 
 
 def test_decoder_parents_find_the_split_direction():
@@ -107,7 +108,9 @@ def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys)
                                                    "2000", "--quiet"]))
     metrics = read_metrics(sweep_run.metrics)
     assert {"interpretability:tk8", "interpretability:tk16"} <= set(metrics)
+    assert 'href="splitting.html"' not in compare_html(sweep_run, comparison(sweep_run))   # not written yet
     out = feature_splitting.main(feature_splitting.parse_args(["--run-dir", str(sweep_run.root)]))
+    assert 'href="splitting.html"' in compare_html(sweep_run, comparison(sweep_run))      # now linked
     assert [r["sae"] for r in out["rows"]] == ["tk16", "tk8", "neurons"]
     links = pd.read_csv(sweep_run.splitting_links_csv)
     assert len(links) == 16 and set(links["parent"]) <= set(range(8)) and set(links["parent_sae"]) == {"tk8"}
