@@ -232,6 +232,25 @@ def int_list(lowest: int):
     return parse
 
 
+def measure_grid(args, archs, seeds, overrides, csv_path: Path) -> None:
+    """Every architecture x size x seed on the run's activations, one printed and appended row each."""
+    paths = RunPaths(Path(args.run_dir))
+    for p in (paths.activations, paths.mlp):
+        if not p.exists():
+            raise PipelineError(f"{p}: missing; --run-dir must be a finished run (MLP + harvested activations)")
+    data, mlp = load_activations(paths.activations), load_mlp(paths.mlp)
+    print(f"{len(data['activations']):,} activations from {paths.activations}; labels on {args.n_inputs:,} fresh "
+          f"inputs per set; rule: >= {RULE['d_sae']} latents, >= 50% alive, >= 50% of alive explained at >= 0.8, "
+          f">= {RULE['control_ratio']:.0f}x the random-direction control; rows -> {csv_path}", flush=True)
+    print(HEADER, flush=True)
+    for arch in archs:
+        for size in args.sizes:
+            for seed in seeds:
+                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs)
+                print(row_line(row), flush=True)
+                write_row(csv_path, row)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run-dir", help="a finished run (MLP + harvested activations); only read")
@@ -247,6 +266,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--csv", default="benchmarks/results/dictionaries.csv", help="rows are appended here")
     p.add_argument("--no-synthetic", action="store_true", help="skip the known-dictionary recovery")
+    p.add_argument("--synthetic-only", action="store_true", help="only the known-dictionary recovery (no --run-dir)")
     return p.parse_args(argv)
 
 
@@ -258,8 +278,8 @@ def main(args) -> None:
                 rows += list(csv.DictReader(fh))
         print("\n".join(summarize_rows(rows)))
         return
-    if not args.run_dir:
-        raise PipelineError("--run-dir: required (a finished run), unless --summarize")
+    if not args.run_dir and not args.synthetic_only:
+        raise PipelineError("--run-dir: required (a finished run), unless --summarize or --synthetic-only")
     archs = [a.strip() for a in args.architectures.split(",") if a.strip()]
     unknown = [a for a in archs if a not in ARCHITECTURES]
     if unknown:
@@ -269,22 +289,9 @@ def main(args) -> None:
     overrides = parse_overrides(args.set, archs)
     torch.set_num_threads(args.threads)
     print(machine_line(), flush=True)
-    paths = RunPaths(Path(args.run_dir))
-    for p in (paths.activations, paths.mlp):
-        if not p.exists():
-            raise PipelineError(f"{p}: missing; --run-dir must be a finished run (MLP + harvested activations)")
-    data, mlp = load_activations(paths.activations), load_mlp(paths.mlp)
     csv_path = Path(args.csv)
-    print(f"{len(data['activations']):,} activations from {paths.activations}; labels on {args.n_inputs:,} fresh "
-          f"inputs per set; rule: >= {RULE['d_sae']} latents, >= 50% alive, >= 50% of alive explained at >= 0.8, "
-          f">= {RULE['control_ratio']:.0f}x the random-direction control; rows -> {csv_path}", flush=True)
-    print(HEADER, flush=True)
-    for arch in archs:
-        for size in args.sizes:
-            for seed in seeds:
-                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs)
-                print(row_line(row), flush=True)
-                write_row(csv_path, row)
+    if not args.synthetic_only:
+        measure_grid(args, archs, seeds, overrides, csv_path)
     if not args.no_synthetic:
         print("known-dictionary recovery (benchmarks/synthetic.py default: d_in 128, 512 true features):", flush=True)
         synth = make_synthetic(SyntheticConfig())

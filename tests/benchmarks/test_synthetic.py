@@ -48,3 +48,15 @@ def test_bad_matryoshka_prefixes_are_refused():
         with pytest.raises(ValueError, match="prefixes"):
             sae_config("matryoshka", d_in=8, d_sae=32, prefixes=bad)
     assert sae_config("matryoshka", d_in=8, d_sae=2048).prefixes == (64, 256, 1024, 2048)
+
+
+@pytest.mark.parametrize("arch", ["topk", "relu"])
+def test_an_sae_does_not_start_at_the_true_dictionary(arch):
+    """The data has its own seed stream: with the data and the SAE both at seed 0, torch's generator
+    must not hand the SAE the true dictionary as its initial decoder (it did: every architecture
+    'recovered' 100% of it after one step)."""
+    cfg = SyntheticConfig(d_in=32, n_features=64, mean_active=4, n_train=2000, n_eval=500, seed=0)
+    data = make_synthetic(cfg)
+    sae, _ = train(sae_config(arch, d_in=32, d_sae=128, **({"k": 4} if arch == "topk" else {})), data["train"],
+                   tiny_train_config(steps=1, lr=1e-9, n_eval=1, resample_at=(), seed=0))
+    assert score(sae, data)["recovered"] < 0.1
