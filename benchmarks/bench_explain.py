@@ -3,8 +3,8 @@
 Times `analysis.explain.explain_units` on the default shapes: 2048 SAE features and 512 neurons,
 on DEFAULT_N_INPUTS fresh inputs, against the full grammar (single conditions, conjunctions of two,
 digit conditions), then against the split-aware grammar (+ a pointer pair and one value condition). The units are the hidden layer of an MLP of the default size and a 2048-feature
-SAE; with `--run-dir` the run's own MLP and SAE are used (and the whole `build_labels` is timed
-too), otherwise randomly initialised ones of the same shape (the cost does not depend on the weights).
+SAE; with `--run-dir` the run's own MLP and SAE are used (the selection bias of choosing and
+scoring explanations on the same inputs is printed, and the whole `build_labels` is timed too), otherwise randomly initialised ones of the same shape (the cost does not depend on the weights).
 
     python benchmarks/bench_explain.py [--run-dir runs/default] [--n-inputs 32768] [--threads 2]
 """
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from analysis.concepts import concept_set
-from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units
+from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units, held_out
 from analysis.labels import DEFAULT_N_INPUTS, build_labels, fresh_inputs
 from benchmarks._machine import machine_line
 from common.paths import RunPaths
@@ -76,6 +76,16 @@ def main(argv=None):
     print(f"the same under the split-aware grammar ({len(split)} concepts): {best_split:.2f} s "
           f"({best_split / best:.1f}x; labels score only the units that fire under it)")
     if args.run_dir:
+        # selection bias: each feature's explanation chosen and scored on the same inputs, against chosen
+        # on the "explain" stream and scored on these (what labels do)
+        x_c = fresh_inputs(0, args.n_inputs, "explain")
+        in_sample = explain_units(f, x, kind="feature").table
+        held = held_out(chunked_pass(mlp, sae, x_c)["features"], x_c, f, x, kind="feature").table
+        alive = (held["status"] == "alive").to_numpy()
+        changed = int((in_sample["explanation"].to_numpy() != held["explanation"].to_numpy())[alive].sum())
+        print(f"selection bias on {int(alive.sum())} alive features: mean score {in_sample['score'][alive].mean():.4f} "
+              f"in-sample, {held['score'][alive].mean():.4f} held-out; explained {in_sample['monosemantic'][alive].mean():.1%}"
+              f" in-sample, {held['monosemantic'][alive].mean():.1%} held-out; {changed} explanations differ")
         t0 = time.perf_counter()
         build_labels(RunPaths(args.run_dir), n_inputs=args.n_inputs, write=False)
         print(f"build_labels (activations, scoring, effects, interchange) for {args.run_dir}: "
