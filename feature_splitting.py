@@ -65,14 +65,16 @@ def main(args) -> dict:
         prefixes[r["sae"]] = tuple(getattr(sae.cfg, "prefixes", ()))
         dictionaries[r["sae"]] = Dictionary(r["sae"], sae.W_dec.detach().cpu(), chunked_pass(mlp, sae, x)["features"],
                                             labels.features, prefix_levels(sae.cfg.d_sae, prefixes[r["sae"]]))
-    links = [size_links(dictionaries[a], dictionaries[b], x) for chain in size_chains(rows) for a, b in zip(chain, chain[1:])]
+    links = [size_links(dictionaries[a], dictionaries[b], x)
+             for chain in size_chains(rows) for a, b in zip(chain, chain[1:])]
     links += [prefix_links(dictionaries[name], pre, x) for name, pre in prefixes.items() if len(pre) > 1]
     table = pd.DataFrame([*rows, c["neurons"]])
     links_df = pd.concat(links, ignore_index=True) if links else pd.DataFrame()
     summaries = [splitting_summary(l_) for l_ in links]
     write_plotly_js(paths)
     page = splitting_html(paths, links_df, summaries)
-    with atomic_group([paths.splitting_csv, paths.splitting_links_csv, paths.splitting_html]) as (t_csv, t_links, t_html):
+    files = [paths.splitting_csv, paths.splitting_links_csv, paths.splitting_html]
+    with atomic_group(files) as (t_csv, t_links, t_html):
         table.to_csv(t_csv, index=False, float_format=FLOAT_FORMAT)
         links_df.to_csv(t_links, index=False, float_format=FLOAT_FORMAT)
         t_html.write_text(page, encoding="utf-8")

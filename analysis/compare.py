@@ -4,8 +4,8 @@ paper's question needs ("are the features monosemantic, and compared with what?"
 One row per labelled SAE, from metrics.json alone (its `sae[:NAME]` and `interpretability[:NAME]`
 sections): dictionary, explained share of alive features with the random-direction control at the
 same densities, the same two shares under the split-aware grammar (a pointer pair and one value
-condition), the share if ultralow units counted, alive/dead/ultralow, FVU, L0, spliced exact-match, interchange success, pointer ramps
-and core concepts found; then one row for the MLP's neurons. The comparison page, the end-of-run
+condition), the share if ultralow units counted, alive/dead/ultralow, FVU, L0, spliced exact-match,
+interchange success, pointer ramps and core concepts found; then one row for the MLP's neurons. The comparison page, the end-of-run
 summary and feature_splitting.py all read it from here.
 """
 from common.io import read_metrics

@@ -3,13 +3,15 @@
 A *condition* is one comparison of a ground-truth variable with a constant: an equality
 (`p1 = 2`, `a - b = 3`) or a threshold (`a >= 7`, `target <= 2`; `a - b >= 1` is the sign of
 a - b). A *concept* is one condition or the conjunction of two conditions on different variables
-(`p1 = 2 & a >= 5`). The *split-aware* grammar (`concept_set(pointer_pairs=True)`) adds the
-conjunctions of a pointer pair with one value condition (`p1 = 3 & p2 = 1 & a - b <= -1`): what an
-overcomplete dictionary's features split into (one pointer pair plus a value region), which no
-two-condition concept can name. Its cost: 2,080 more concepts (6,756 in all), so the best of more
-candidates is chosen for every unit, random directions included (the control measures it). Variables: the task's `p1, p2, a, b, a - b, target` and the eight raw digits
+(`p1 = 2 & a >= 5`). Variables: the task's `p1, p2, a, b, a - b, target` and the eight raw digits
 `c1[0..3], c2[0..3]` (digits enter as single conditions only: conjunctions of digits would add
 thousands of concepts the MLP has no reason to hold).
+
+The *split-aware* grammar (`concept_set(pointer_pairs=True)`) adds the conjunctions of a pointer
+pair with one value condition (`p1 = 3 & p2 = 1 & a - b <= -1`): what an overcomplete dictionary's
+features split into (one pointer pair plus a value region), which no two-condition concept can name.
+Its cost: 2,080 more concepts (6,756 in all), so the best of more candidates is chosen for every
+unit, random directions included (the control measures it).
 
 Why it is fast: `p1, p2, a, b` (and so `a - b` and `target`) take only 4 * 4 * 10 * 10 = 1600
 joint values, the *cells*. The truth of every non-digit concept is a function of the cell, so the

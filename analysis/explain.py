@@ -330,14 +330,11 @@ def held_out(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Tens
                          chosen=chosen)
 
 
-SPLIT_COLUMNS = ("split_explanation", "split_score")
-
-
 def split_aware(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Tensor, x: torch.Tensor,
                 kind: str = "feature", threshold_fraction: float = 0.0) -> pd.DataFrame:
     """The split-aware grammar's held-out explanation (`held_out` with `concept_set(pointer_pairs=True)`)
-    of every unit that fires on the choosing inputs; the others get none. Columns SPLIT_COLUMNS, one row
-    per unit. Only the firing units are scored (a 2048-latent dictionary leaves most of them silent)."""
+    of every unit that fires on the choosing inputs; the others get none. Columns split_explanation and
+    split_score, one row per unit. Only the firing units are scored (a 2048-latent dictionary leaves most of them silent)."""
     n_units = acts.shape[1]
     idx = torch.nonzero(active_mask(acts_choose, threshold_fraction).any(0)).flatten()
     explanation, score = np.full(n_units, "", dtype=object), np.full(n_units, np.nan)

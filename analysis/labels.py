@@ -7,8 +7,9 @@ inputs its explanation was picked on. It runs the MLP and the SAE on them (`sae.
 scores random directions of the hidden layer at the features' densities the same way
 (`analysis.controls`), explains all three again under the split-aware grammar (a pointer pair and one
 value condition, `analysis.concepts`; columns `split_explanation`, `split_score`), measures each
-feature's zero-ablation effect where its explanation holds and where it does not (`analysis.causal.effects_table`) and runs the interchange test
-(`analysis.interchange`). `build_labels(paths)` does it for a run's own models and writes the result
+feature's zero-ablation effect where its explanation holds and where it does not
+(`analysis.causal.effects_table`) and runs the interchange test (`analysis.interchange`).
+`build_labels(paths)` does it for a run's own models and writes the result
 (`analysis.labels_io.write_labels`); `label_features.py` is the stage that calls it.
 """
 import time

@@ -29,7 +29,8 @@ COLUMNS = [("sae", "SAE"), ("architecture", "architecture"), ("d_sae", "size"), 
            ("explained_share", "explained (score >= 0.8, of alive)"), ("random_share", "random directions, same density"),
            ("x_random", "features / random"),
            ("split_share", "explained, split-aware grammar"), ("random_split_share", "random directions, split-aware"),
-           ("with_ultralow_share", "explained if ultralow units counted"), ("alive", "alive"), ("dead", "dead"), ("ultralow", "ultralow"),
+           ("with_ultralow_share", "explained if ultralow units counted"),
+           ("alive", "alive"), ("dead", "dead"), ("ultralow", "ultralow"),
            ("fvu", "FVU"), ("l0", "L0"), ("spliced_exact_match", "spliced exact-match"),
            ("interchange_success", "interchange"), ("ramps_found", "ramps + sign (of 9)"),
            ("core_found", "core concepts (of 38)")]
@@ -83,8 +84,9 @@ def compare_html(paths, c: dict) -> str:
             "explained the same way. Units firing on fewer than 0.1% of inputs are ultralow and counted apart.")
     capacity = capacity_line(c)
     # feature_splitting.py's page, when it has been written (it is not one of every run's pages)
-    splitting = (f'<p class="caption">Which features split from which: <a href="{esc(paths.splitting_html.name)}">'
-                 f'{esc(paths.splitting_html.name)}</a> (feature_splitting.py).</p>' if paths.splitting_html.exists() else "")
+    name = esc(paths.splitting_html.name)
+    splitting = (f'<p class="caption">Which features split from which: <a href="{name}">{name}</a> '
+                 f'(feature_splitting.py).</p>' if paths.splitting_html.exists() else "")
     body = (section("Are the features monosemantic, and compared with what?", comparison_table(c), splitting,
                     f'<p class="caption">{esc(note)}</p>',
                     f'<p class="caption">{esc(capacity)} It bounds what any dictionary can find.</p>' if capacity else "",
