@@ -42,14 +42,18 @@ class Dictionary:
     levels: np.ndarray           # [U] the level of each unit: d_sae, or its Matryoshka prefix
 
 
+def decoder_cosines(W_small: torch.Tensor, W_large: torch.Tensor) -> torch.Tensor:
+    """[d_large, d_small]: cosine of every row of W_large [d_large, d_in] with every row of W_small."""
+    a = W_small / W_small.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    b = W_large / W_large.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return b @ a.T
+
+
 @torch.no_grad()
 def decoder_parents(W_small: torch.Tensor, W_large: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(parent [d_large], cos [d_large]): for each row of W_large [d_large, d_in], the most similar row of
     W_small [d_small, d_in] by cosine."""
-    a = W_small / W_small.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    b = W_large / W_large.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    cos = b @ a.T                                                       # [d_large, d_small]
-    best, parent = cos.max(1)
+    best, parent = decoder_cosines(W_small, W_large).max(1)
     return parent, best
 
 
@@ -97,24 +101,21 @@ def link(coarse: Dictionary, fine: Dictionary, x: torch.Tensor, kind: str, coars
     and what each pair shares (see module docstring)."""
     cu = torch.arange(coarse.W_dec.shape[0]) if coarse_units is None else torch.as_tensor(coarse_units)
     fu = torch.arange(fine.W_dec.shape[0]) if fine_units is None else torch.as_tensor(fine_units)
-    w_c, w_f = coarse.W_dec[cu].float(), fine.W_dec[fu].float()
-    parent_pos, cos = decoder_parents(w_c, w_f)
+    cos = decoder_cosines(coarse.W_dec[cu].float(), fine.W_dec[fu].float())        # [F, C]
     a_child, a_coarse = fine.acts[:, fu] > 0, coarse.acts[:, cu] > 0               # [n, F], [n, C]
     together = a_child.float().T @ a_coarse.float()                                # [F, C] firings in common
     # how much more often each coarse unit fires with the child than it fires at all: a coarse unit that
     # fires almost always co-fires with everything and earns nothing
     excess = together / a_child.sum(0).clamp_min(1)[:, None].float() - a_coarse.float().mean(0)
-    cof_pos = excess.argmax(1)
-    unit = lambda w: w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    cof_cos = (unit(w_f) * unit(w_c)[cof_pos]).sum(1)
+    dec_pos, cof_pos = cos.argmax(1), excess.argmax(1)
     c = fine.table.iloc[fu.numpy()]
     t_child = explanation_truth(c["split_explanation"].tolist(), x)
     out = {"link": kind, "child_sae": fine.name, "child": fu.numpy(), "child_level": fine.levels[fu.numpy()],
            "child_status": c["status"].to_numpy(), "child_explanation": c["split_explanation"].to_numpy(),
            "child_score": c["split_score"].to_numpy(), "parent_sae": coarse.name}
-    for prefix, pos, pair_cos in (("parent", parent_pos, cos), ("cofiring_parent", cof_pos, cof_cos)):
-        out |= _pair_columns(prefix, coarse.table, cu[pos], t_child, x, a_child,
-                             coarse.acts[:, cu[pos]] > 0, pair_cos)
+    for prefix, pos in (("parent", dec_pos), ("cofiring_parent", cof_pos)):
+        out |= _pair_columns(prefix, coarse.table, cu[pos], t_child, x, a_child, a_coarse[:, pos],
+                             cos.gather(1, pos[:, None]).squeeze(1))
         out[f"{prefix}_level"] = coarse.levels[cu[pos].numpy()]
     return pd.DataFrame(out)
 
