@@ -5,7 +5,7 @@ import torch
 
 from common.io import PipelineError
 from sae.jumprelu import _Step
-from sae.registry import build_sae
+from sae.registry import ARCHITECTURES, build_sae
 from sae.training import split_activations, train
 from tests.helpers import synthetic_acts, tiny_sae, tiny_sae_config, tiny_train_config
 
@@ -19,7 +19,7 @@ def fvu(sae, acts: torch.Tensor) -> float:
     return float(((acts - h_hat) ** 2).sum() / ((acts - acts.mean(0)) ** 2).sum())
 
 
-@pytest.mark.parametrize("arch", ["topk", "jumprelu"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_training_lowers_the_loss_and_the_held_out_error(arch):
     acts = synthetic_acts()                                               # [2000, 64]; the last 200 held out
     held_out = acts[split_activations(acts, 200)[1]]

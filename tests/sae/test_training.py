@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from common.io import PipelineError
-from sae import kernels
 from sae.registry import ARCHITECTURES, build_sae
 from sae.training import geometric_median, resample_dead_, train
 from tests.helpers import synthetic_acts, tiny_sae_config, tiny_train_config
@@ -128,35 +127,3 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_broken_one(tmp_path)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(PipelineError, match="checkpoint.pth"):
         train(tiny_cfg("relu"), acts, tc, checkpoint_path=ckpt, resume=True)
-
-
-def test_relu_hand_written_gradient_equals_autograd():
-    sae = build_sae(tiny_cfg("relu"))
-    with torch.no_grad():
-        sae.b_dec.normal_(0, 0.1)
-        sae.W_dec.mul_(torch.rand(D_SAE, 1) + 0.5)                   # norms != 1: the L1 weighting matters
-    h = synthetic_acts()[:64]
-    params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec]
-    loss, _, _, _ = kernels.ReluSAELoss.apply(h, *params[:2], *params[2:], 3.0, 0.05)
-    fused = torch.autograd.grad(loss, params)
-    h_hat, f = sae(h)
-    ref_loss = ((h - h_hat) ** 2).sum(1).mean() / 3.0 + 0.05 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
-    torch.testing.assert_close(loss, ref_loss)
-    for a, b in zip(fused, torch.autograd.grad(ref_loss, params)):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-
-
-def test_topk_sparse_and_dense_gradient_paths_agree(monkeypatch):
-    """encode_topk/decode_sparse/AuxK switch from sparse to dense products for large k: same gradients."""
-    sae = build_sae(tiny_cfg("topk", aux_k=40))
-    h = synthetic_acts()[:50]
-    dead = torch.arange(D_SAE) % 2 == 0
-    grads = []
-    for limit in (1000, 8):
-        monkeypatch.setattr(kernels, "SPARSE_MAX_K", limit)
-        values, indices, pre = sae.encode_sparse(h)
-        h_hat = sae.decode_sparse(values, indices)
-        loss = ((h - h_hat) ** 2).sum() + sae.auxk(h, pre, (h - h_hat).detach(), dead)
-        grads.append(torch.autograd.grad(loss, list(sae.parameters())))
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
