@@ -45,10 +45,10 @@ RELEVANT = {
     "analysis/concepts.py": ("tests/analysis/test_concepts.py", "tests/analysis/test_explain.py"),
     "sae/splice.py": ("tests/sae/test_architectures.py", "tests/analysis/test_causal.py", "tests/sae/test_metrics.py"),
     "common/io.py": ("tests/common/", "tests/robustness/test_disk_and_concurrency.py"),
-    "dataset/task.py": ("tests/dataset/test_dataset.py", "tests/dataset/test_task.py", "tests/analysis/test_concepts.py"),
+    "dataset/task.py": ("tests/dataset/test_dataset.py", "tests/analysis/test_labels.py", "tests/analysis/test_concepts.py"),
     "train_mlp.py": ("tests/mlp/",),
     "mlp/evaluate.py": ("tests/mlp/",),
-    "mlp/activations.py": ("tests/mlp/", "tests/stages/test_stages_foundation.py"),
+    "mlp/activations.py": ("tests/mlp/",),
 }
 
 

@@ -7,11 +7,13 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 
+from common import io
 from common.cli import run_main
 from common.io import PipelineError, atomic_torch_save, update_metrics
 from dataset import data_generator
@@ -124,22 +126,35 @@ def test_run_main_turns_a_stray_os_error_into_one_line(capsys, tmp_path):
     assert "missing/x.txt" in err
 
 
-WRITER = """
-import sys
-from common.io import update_metrics
-path, section, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for i in range(n):
-    update_metrics(path, section, {"i": i})
-"""
-
-
-def test_concurrent_metrics_updates_lose_nothing(tmp_path):
+def test_a_metrics_writer_waits_while_another_is_between_its_read_and_its_write(tmp_path, monkeypatch):
+    """The interleaving a lost update needs, forced: writer A is held right after reading metrics.json;
+    writer B must not read until A has written (then both sections survive). Without the lock, B reads
+    the old file at once and one of the two sections is lost, every time."""
     path = tmp_path / "metrics.json"
-    n = 25
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"s{k}", str(n)], cwd=ROOT)
-             for k in range(4)]
-    assert all(p.wait(timeout=120) == 0 for p in procs)
-    assert json.loads(path.read_text()) == {f"s{k}": {"i": n - 1} for k in range(4)}
+    update_metrics(path, "old", {"v": 0})
+    a_has_read, release_a, b_has_read = threading.Event(), threading.Event(), threading.Event()
+    real_read = io.read_metrics
+
+    def read(p):
+        data = real_read(p)
+        if threading.current_thread().name == "A":
+            a_has_read.set()
+            release_a.wait(30)
+        else:
+            b_has_read.set()
+        return data
+    monkeypatch.setattr(io, "read_metrics", read)
+    a = threading.Thread(target=update_metrics, args=(path, "a", {"v": 1}), name="A")
+    b = threading.Thread(target=update_metrics, args=(path, "b", {"v": 2}), name="B")
+    a.start()
+    assert a_has_read.wait(30)
+    b.start()
+    b_read_early = b_has_read.wait(2.0)                               # with the lock it cannot, however long
+    release_a.set()
+    a.join(30)
+    b.join(30)
+    assert not b_read_early, "writer B read metrics.json while writer A held it between its read and its write"
+    assert json.loads(path.read_text()) == {"old": {"v": 0}, "a": {"v": 1}, "b": {"v": 2}}
 
 
 SAVER = """
