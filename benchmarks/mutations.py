@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SAE_TESTS = ("tests/sae/test_architectures.py", "tests/sae/test_behaviour.py", "tests/sae/test_kernels.py",
              "tests/sae/test_training.py", "tests/sae/test_learning.py", "tests/sae/test_saelens.py")
 METRIC_TESTS = ("tests/sae/test_metrics.py", "tests/sae/test_architectures.py")
-EXPLAIN_TESTS = ("tests/analysis/test_explain.py", "tests/analysis/test_held_out.py")
+EXPLAIN_TESTS = ("tests/analysis/test_explain.py", "tests/analysis/test_held_out.py", "tests/analysis/test_labels.py")
 LABEL_TESTS = ("tests/analysis/test_held_out.py", "tests/analysis/test_labels.py", "tests/analysis/test_explain.py")
 RELEVANT = {
     "sae/metrics.py": METRIC_TESTS,
@@ -44,7 +44,7 @@ RELEVANT = {
     "analysis/interchange.py": ("tests/analysis/test_causal.py",),
     "analysis/concepts.py": ("tests/analysis/test_concepts.py", "tests/analysis/test_explain.py"),
     "sae/splice.py": ("tests/sae/test_architectures.py", "tests/analysis/test_causal.py", "tests/sae/test_metrics.py"),
-    "common/io.py": ("tests/common/", "tests/robustness/test_disk_and_concurrency.py"),
+    "common/io.py": ("tests/common/", "tests/robustness/test_disk_and_concurrency.py", "tests/robustness/test_sane_artifacts.py"),
     "dataset/task.py": ("tests/dataset/test_dataset.py", "tests/analysis/test_labels.py", "tests/analysis/test_concepts.py"),
     "train_mlp.py": ("tests/mlp/",),
     "mlp/evaluate.py": ("tests/mlp/",),
@@ -194,6 +194,23 @@ MUTANTS = [
       "x[:, [P1, P2]] = torch.randint(0, N_SLOTS - 1, (n, 2), generator=generator)", "the last slot never pointed at"),
     M("task-streams-collide", "dataset/task.py", "\"analysis\": 20, \"explain\": 21,",
       "\"analysis\": 20, \"explain\": 20,", "the choosing and scoring streams are one stream"),
+    # --- harder ones: quantities no headline reads directly ----------------------------------------------
+    M("auxk-k-ignored", "sae/topk.py", "k = min(self.cfg.aux_k, n_dead)", "k = n_dead",
+      "AuxK rebuilds the residual from every dead latent, not the aux_k largest"),
+    M("batchtopk-keeps-negatives", "sae/batchtopk.py", "keep = self.select(pre.detach()) & (pre.detach() > 0)",
+      "keep = self.select(pre.detach())", "BatchTopK's training keeps selected negative pre-activations"),
+    M("resample-weights-unsquared", "sae/training.py", "pick = torch.multinomial((loss ** 2).cpu().double()",
+      "pick = torch.multinomial(loss.cpu().double()", "resampling draws inputs ~ loss, not loss squared"),
+    M("resample-enc-scale-absolute", "sae/training.py", "sae.W_enc[:, idx] = directions.t() * enc_norm * enc_scale",
+      "sae.W_enc[:, idx] = directions.t() * enc_scale", "resampled encoder columns not scaled to the alive ones' norm"),
+    M("neuron-threshold", "analysis/explain.py", "NEURON_THRESHOLD_FRACTION = 0.0", "NEURON_THRESHOLD_FRACTION = 0.1",
+      "neurons count as active only above 10% of their maximum"),
+    M("interchange-keeps-equal-targets", "analysis/interchange.py", "keep = y_src != y_base",
+      "keep = y_src == y_src", "pairs whose two targets are equal counted as successes"),
+    M("ratio-inverted", "analysis/labels.py", "summary[\"monosemantic_ratio\"] = float(fs / ns) if ns > 0 else None",
+      "summary[\"monosemantic_ratio\"] = float(ns / fs) if fs > 0 else None", "features / neurons ratio inverted"),
+    M("effect-where-false-denominator", "analysis/causal.py", "-wd * (f_all - f_true) / (n - n_true).clamp_min(1)",
+      "-wd * (f_all - f_true) / max(n, 1)", "the effect where the explanation fails averaged over every input"),
     # --- the MLP stage and the harvest -----------------------------------------------------------------
     M("mlp-keeps-last-epoch", "train_mlp.py", "        if val_mse < best[\"val_mse\"]:\n",
       "        if True:\n", "the last epoch is kept, not the best on validation"),
@@ -220,7 +237,8 @@ def copy_tree(root: Path, dst: Path) -> None:
 
 
 def run_tests(where: Path, tests, timeout: float) -> tuple[bool, float, str]:
-    """(passed, seconds, last line) of pytest on `tests` in `where`, stopping at the first failure."""
+    """(passed, seconds, the failing test or pytest's last line) of pytest on `tests` in `where`,
+    stopping at the first failure."""
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not browser", *tests]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
@@ -229,7 +247,8 @@ def run_tests(where: Path, tests, timeout: float) -> tuple[bool, float, str]:
     except subprocess.TimeoutExpired:
         return False, time.perf_counter() - t0, f"timed out after {timeout:.0f} s"
     lines = [ln for ln in (res.stdout + res.stderr).strip().split("\n") if ln.strip()]
-    return res.returncode == 0, time.perf_counter() - t0, (lines[-1] if lines else "")
+    failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))]   # the test that caught it
+    return res.returncode == 0, time.perf_counter() - t0, (failed or lines or [""])[0 if failed else -1]
 
 
 def main(argv=None) -> int:

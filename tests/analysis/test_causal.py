@@ -3,7 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from analysis.causal import ablate, ablation_effects, clamp
+from analysis.causal import ablate, ablation_effects, clamp, effects_table
+from analysis.concepts import cell_index, concept_set
+from analysis.explain import explain_units
 from analysis.interchange import DEPENDS_ON, interchange_suite, interchange_test, resample_variable, uses_any
 from dataset.task import ground_truth, sample_inputs
 from mlp.mlp_definition import MLPConfig, PointerMLP
@@ -53,6 +55,33 @@ def test_clamp_moves_prediction_by_output_weight(pair):
         f = sae.encode(mlp.hidden(x))
     moved = spliced_forward(mlp, sae, x, clamp({3: 5.0})) - spliced_forward(mlp, sae, x)
     assert torch.allclose(moved, (5.0 - f[:, 3]) * w[3], atol=1e-5)
+
+
+def test_effects_table_against_a_per_input_computation(pair):
+    """Mean zero-ablation effect where each feature's explanation holds / fails / the feature fires,
+    computed input by input here."""
+    mlp, sae = pair
+    x = sample_inputs(3000, seed=4)
+    with torch.no_grad():
+        f = sae.encode(mlp.hidden(x))                                    # [n, d_sae]
+    ex = explain_units(f, x)
+    table = effects_table(mlp, sae, f, ex, x)
+    eff = ablation_effects(mlp, sae, f).double()                         # [n, d_sae]
+    gt, cs = ground_truth(x), concept_set()
+    cells = cell_index(gt)
+    checked = 0
+    for u in range(sae.cfg.d_sae):
+        col = int(ex.truth_col[u])
+        if col < 0:
+            continue
+        holds = cs.concept_truth(col, gt, cells)
+        if 0 < int(holds.sum()) < len(x):
+            assert table.effect_where_true[u] == pytest.approx(float(eff[holds, u].mean()), rel=1e-6, abs=1e-9)
+            assert table.effect_where_false[u] == pytest.approx(float(eff[~holds, u].mean()), rel=1e-6, abs=1e-9)
+            checked += 1
+        fires = f[:, u] > 0
+        assert table.effect_where_active[u] == pytest.approx(float(eff[fires, u].mean()), rel=1e-6, abs=1e-9)
+    assert checked >= 3
 
 
 class _IdentityCodeSAE(torch.nn.Module):

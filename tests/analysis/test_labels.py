@@ -20,9 +20,16 @@ def spied(tiny_run):
     """label_models on the tiny run with a tiny TopK SAE, recording what held_out and the control got."""
     mlp = load_mlp(tiny_run.mlp)
     sae = tiny_sae("topk", d_in=mlp.cfg.d_hidden, d_sae=32, k=4, seed=2).eval()
-    calls = {"held_out": [], "control": []}
-    real_held_out, real_control = labels.held_out, labels.random_direction_acts
+    calls = {"held_out": [], "control": [], "summarize": {}}
+    real_held_out, real_control, real_summarize = labels.held_out, labels.random_direction_acts, labels.summarize
     mp = pytest.MonkeyPatch()
+    shares = {"features": 0.6, "neurons": 0.2, "random_directions": 0.1}   # known shares: the ratio is 3
+
+    def summarize(ex, prefix):
+        out = real_summarize(ex, prefix)
+        calls["summarize"][prefix] = out[f"{prefix}_monosemantic_share"]
+        return out | {f"{prefix}_monosemantic_share": shares[prefix]}
+    mp.setattr(labels, "summarize", summarize)
     mp.setattr(labels, "held_out", lambda *a, **kw: calls["held_out"].append((a, kw)) or real_held_out(*a, **kw))
     mp.setattr(labels, "random_direction_acts",
                lambda *a, **kw: calls["control"].append((a, kw)) or real_control(*a, **kw))
@@ -73,3 +80,13 @@ def test_random_directions_fire_at_the_requested_densities_on_the_choosing_input
     r_c, r = random_direction_acts(h_choose, h_score, wanted, seed=1)
     assert (r_c > 0).float().mean(0).numpy() == pytest.approx(wanted, abs=2 / 5000)
     assert (r > 0).float().mean(0).numpy() == pytest.approx(wanted, abs=0.03)   # and near them on others
+
+
+def test_neurons_are_active_where_they_are_positive_like_features(spied):
+    mlp, sae, result, _ = spied
+    h = chunked_pass(mlp, sae, labels.fresh_inputs(3, N_INPUTS, "analysis"))["hidden"]
+    assert result.neurons["density"].to_numpy() == pytest.approx((h > 0).float().mean(0).numpy())
+
+
+def test_the_ratio_is_the_features_share_over_the_neurons(spied):
+    assert spied[2].summary["monosemantic_ratio"] == pytest.approx(0.6 / 0.2)

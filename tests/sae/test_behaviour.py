@@ -157,6 +157,58 @@ def test_auxk_gradient_reaches_only_dead_latents():
     assert not (touched_enc & ~dead).any() and not (touched_dec & ~dead).any()
 
 
+def test_auxk_rebuilds_the_residual_from_the_aux_k_largest_dead_latents():
+    sae = _with_bias(tiny_sae("topk", D_IN, D_SAE, k=K, aux_k=5))
+    h = synthetic_acts(60)
+    dead = torch.arange(D_SAE) % 2 == 0                               # 64 dead, aux_k 5
+    with torch.no_grad():
+        pre = _pre(sae, h)
+        residual = h - sae(h)[0]
+        top = pre.masked_fill(~dead, float("-inf")).topk(5, dim=1)
+        r_hat = torch.zeros_like(h)
+        for j in range(5):                                            # sum of the 5 chosen decoder rows
+            r_hat += F.relu(top.values[:, j:j + 1]) * sae.W_dec[top.indices[:, j]]
+        expected = ((residual - r_hat) ** 2).sum() / ((residual - residual.mean(0)) ** 2).sum()
+    assert float(sae.auxk(h, pre, residual, dead).detach()) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_batchtopk_training_keeps_only_positive_selected_activations():
+    """With fewer positive pre-activations than batch * k, the selection's negatives stay out."""
+    sae = _with_bias(tiny_sae("batchtopk", D_IN, D_SAE, k=K)).train()
+    h = synthetic_acts(64)
+    with torch.no_grad():
+        sae.b_enc.fill_(-float(_pre(sae, h).quantile(0.98)))          # ~2% positive: fewer than k per input
+        pre = _pre(sae, h)
+        kth = pre.flatten().topk(64 * K).values[-1]
+        f = pre * ((pre >= kth) & (pre > 0))
+    assert (f > 0).sum() < 64 * K                                     # the case: too few positives
+    _, _, stats = sae.loss(h, 1.0, torch.zeros(D_SAE, dtype=torch.bool))
+    assert stats["l0"] == pytest.approx(float((f > 0).sum(1).float().mean()))
+    assert stats["mse"] == pytest.approx(float(normalized_mse(h, f @ sae.W_dec.detach() + sae.b_dec.detach(), 1.0)), rel=1e-5)
+
+
+def test_resampling_draws_inputs_by_squared_loss_and_scales_to_the_alive_encoder():
+    """Three inputs with losses 1, 2, 3 (the SAE reconstructs nothing): 600 dead features draw them
+    with probabilities 1/14, 4/14, 9/14 (~ loss squared; ~ loss would give 1/6, 2/6, 3/6). The new
+    encoder columns get enc_scale x the alive columns' mean norm."""
+    d, n_dead, n_alive = 8, 600, 40
+    sae = tiny_sae("relu", d, n_dead + n_alive)
+    dead = torch.arange(n_dead + n_alive) < n_dead
+    with torch.no_grad():
+        sae.W_enc.zero_()
+        sae.W_enc[:, ~dead] = 5.0 / d ** 0.5                          # alive columns of norm 5
+        sae.b_enc.fill_(-100.0)                                       # nothing fires: h_hat = b_dec = 0
+    h = torch.zeros(3, d)
+    h[0, 0], h[1, 1], h[2, 2] = 1.0, 2 ** 0.5, 3 ** 0.5               # squared errors 1, 2, 3
+    opt = torch.optim.Adam(sae.parameters())
+    n = training.resample_dead_(sae, opt, h, dead, torch.Generator().manual_seed(0), enc_scale=0.2)
+    assert n == n_dead
+    picked = sae.W_dec[:n_dead, :3].abs().argmax(1)                   # which input each row came from
+    share = torch.bincount(picked, minlength=3).float() / n_dead
+    assert share.tolist() == pytest.approx([1 / 14, 4 / 14, 9 / 14], abs=0.06)
+    torch.testing.assert_close(sae.W_enc[:, :n_dead].norm(dim=0), torch.full((n_dead,), 0.2 * 5.0))
+
+
 def test_a_block_of_dead_latents_revives_under_auxk(monkeypatch):
     """Latents 0..15 of 48 start with encoder columns 100x too small: never in the top k, so only AuxK
     (once the training loop counts them dead) gives them a gradient. Measured: 16 of 16 revive; 4
