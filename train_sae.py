@@ -31,6 +31,7 @@ from common import distributed
 from common import validate
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
+from common.paths import RunPaths
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE
@@ -302,9 +303,45 @@ def parse_sweep(text: str) -> tuple:
     return name, [v.strip() for v in values.split(",") if v.strip()], parsed
 
 
+# how a value's sign characters are spelled in a member name, so that 1e-3 and 1e+3 stay two names
+SIGN_CHARACTERS = str.maketrans({"-": "m", "+": "p"})
+
+
 def sweep_member(args, name: str, text: str) -> str:
-    """The SAE name of one sweep value: <--name or "sweep">_<setting>_<value> (a plain identifier)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"{args.name or 'sweep'}_{name}_{text}")
+    """The SAE name of one sweep value: <--name or "sweep">_<setting>_<value> (a plain identifier; a
+    value's - and + become m and p: l1_coeff=1e-3 -> sweep_l1_coeff_1em3, other characters _)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{args.name or 'sweep'}_{name}_{text.translate(SIGN_CHARACTERS)}")
+
+
+def checked_new_name(paths: RunPaths, name: str, flag: str) -> RunPaths:
+    """The run's paths for the SAE `name` a stage is about to write: a name that is not a plain identifier
+    of at most 64 characters, or that differs only in case from an SAE of the run, -> PipelineError."""
+    try:
+        member = paths.for_sae(name)
+    except ValueError as e:
+        raise PipelineError(f"{flag}: {e}") from None
+    clash = paths.case_clash(name)
+    if clash:
+        raise PipelineError(f"{flag}: SAE name {name!r} differs only in case from the run's SAE {clash!r} "
+                            f"(one folder on a case-insensitive disk); use {clash!r} or another name")
+    return member
+
+
+def sweep_members(args, paths, name: str, texts: list, values: list) -> list:
+    """The run's paths of each sweep member, all checked before any training: a derived name that is too
+    long or clashes with an SAE of the run, two values that are equal or would share one name -> PipelineError."""
+    members, seen = [], {}
+    for text, value in zip(texts, values):
+        flag = f"--sweep {validate.shown(args.sweep, 40)}: value {validate.shown(text, 40)}"
+        if value in values[:len(members)]:
+            raise PipelineError(f"{flag}: {name} = {value!r} is given twice; give each value once")
+        member = checked_new_name(paths, sweep_member(args, name, text), flag)
+        if member.sae_name.lower() in seen:
+            raise PipelineError(f"{flag}: its SAE name {member.sae_name!r} is also the name of value "
+                                f"{seen[member.sae_name.lower()]!r}; write the values differently")
+        seen[member.sae_name.lower()] = text
+        members.append(member)
+    return members
 
 
 def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
@@ -314,13 +351,13 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
     name, texts, values = parse_sweep(args.sweep)
     d_in = mlp.cfg.d_hidden
     members = []
-    for text, value in zip(texts, values):
+    for text, value, member in zip(texts, values, sweep_members(args, paths, name, texts, values)):
         one = argparse.Namespace(**{**vars(args), name: value, "resume": False})
         try:
             configs_from_args(one, d_in)
         except PipelineError as e:
             raise PipelineError(f"--sweep {name}={text}: {e}") from None
-        members.append((text, value, one, paths.for_sae(sweep_member(args, name, text))))
+        members.append((text, value, one, member))
     rows = []
     for text, value, one, member in members:
         sae, m, history = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
@@ -357,10 +394,8 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
 
 def sae_paths(args):
     """The run's paths for the SAE this invocation trains (--name, or the default SAE)."""
-    try:
-        return run_paths(args).for_sae(args.name)
-    except ValueError as e:
-        raise PipelineError(f"--name: {e}") from None
+    paths = run_paths(args)
+    return paths.for_sae(None) if args.name in (None, "default") else checked_new_name(paths, args.name, "--name")
 
 
 def main(args) -> dict:
