@@ -15,7 +15,6 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
     from common import interrupt
     interrupt.install()
 import argparse
-import json
 import time
 from dataclasses import asdict
 
@@ -25,7 +24,7 @@ from tqdm import tqdm
 
 from common.checkpoint import load_checkpoint, save_checkpoint
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, require_inputs, update_metrics
+from common.io import PipelineError, json_text, require_inputs, update_metrics
 from common.validate import finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
 from dataset.data_loader import load_excel
 from dataset.task import augment
@@ -60,7 +59,7 @@ def evaluate_file(args) -> dict:
     model = load_mlp(paths.mlp)
     m = evaluate(model, x, y)
     if args.json:
-        print(json.dumps(m))
+        print(json_text(m))
     else:
         print(f"{args.evaluate}: n={m['n']}  MSE {m['mse']:.4f}  exact-match {m['exact_match']:.2%}")
     return m

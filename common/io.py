@@ -7,6 +7,7 @@ interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights
 import errno
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -264,6 +265,23 @@ def read_metrics(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return {}  # a damaged metrics file is rebuilt section by section, never fatal
     return data if isinstance(data, dict) else {}
+
+
+def _finite(obj):
+    """`obj` with every NaN or infinite float replaced by None (recursively through dicts, lists, tuples)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj, **kwargs) -> str:
+    """JSON text of `obj` that every parser reads: NaN and infinities (Python's json writes them bare,
+    which is not JSON) become null, and allow_nan=False guarantees none is left."""
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)
 
 
 @contextmanager
