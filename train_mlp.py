@@ -29,9 +29,8 @@ from common.validate import finite_nonnegative_float, finite_positive_float, int
 from dataset.data_loader import load_excel
 from dataset.task import augment
 from mlp.evaluate import evaluate
-from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
+from mlp.mlp_definition import MAX_WIDTH, MLPConfig, PointerMLP, load_mlp, save_mlp
 
-MAX_WIDTH = 8192   # 8192 x 8192 float32 weights (256 MB, x4 with AdamW's state): far past what the task needs
 WIDTH = int_range(1, MAX_WIDTH)
 
 

@@ -34,7 +34,7 @@ from common.io import PipelineError, atomic_write_text, require_inputs, update_m
 from common.paths import RunPaths
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
-from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, MAX_D_SAE
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.registry import config_fields, sae_config
 from sae.saelens import save_saelens
@@ -101,7 +101,7 @@ FLAG_TYPES = {int: validate.positive_int, float: validate.finite_nonnegative_flo
               "lr": validate.finite_positive_float, "epochs": validate.finite_positive_float,
               "steps": validate.nonnegative_int, "warmup_steps": validate.nonnegative_int,
               "sparsity_warmup_steps": validate.nonnegative_int, "checkpoint_every": validate.nonnegative_int,
-              "n_eval": validate.int_range(1, 1_000_000), "threshold_init": validate.finite_positive_float,
+              "n_eval": validate.int_range(1, 1_000_000), "d_sae": validate.int_range(1, MAX_D_SAE), "threshold_init": validate.finite_positive_float,
               "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True),
               "resample_at": str, "dec_init": str}   # parsed by configs_from_args
 

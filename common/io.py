@@ -344,3 +344,26 @@ def require_finite(tensors: dict, path: Path, what: str, remedy: str) -> None:
     for name, t in tensors.items():
         if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise PipelineError(f"{path}: {what} tensor {shown(name)} holds NaN or infinite values; {remedy}")
+
+
+def require_state_shapes(build, state, path: Path, what: str, remedy: str) -> None:
+    """Refuse a state dict that is not exactly the tensors of the module `build()` makes (names, float
+    type, shapes), before that module is built for real: here it is built on the meta device, which
+    allocates nothing, so a small file whose config claims a huge model is refused from its config and
+    shapes instead of after gigabytes were allocated. `what`: "MLP checkpoint", "SAE checkpoint"."""
+    def refuse(detail: str) -> PipelineError:
+        return PipelineError(f"{path}: not {_a(what)} of this project ({detail}); {remedy}")
+
+    if not isinstance(state, dict):
+        raise refuse(f"state_dict is {type(state).__name__}, expected a dict of tensors")
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in build().state_dict().items()}
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected), key=str)
+    if missing or extra:
+        raise refuse("; ".join(s for s in (f"missing tensors {shown(missing)}" if missing else "",
+                                           f"unexpected tensors {shown(extra)}" if extra else "") if s))
+    for name, shape in expected.items():
+        t = state[name]
+        if not (torch.is_tensor(t) and t.is_floating_point() and tuple(t.shape) == shape):
+            got = f"{t.dtype} {list(t.shape)}" if torch.is_tensor(t) else type(t).__name__
+            raise refuse(f"tensor {shown(name)} is {got}, its config says float {list(shape)}")
