@@ -28,6 +28,7 @@ from analysis.run import load_run_models
 from common import validate
 from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, selected_saes
 from common.io import PipelineError, json_text
+from common.summary import number_at
 from dataset.task import REFERENCE_INPUTS, input_problem
 
 INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, four digits 0-9, pointer p2 0-3, '
@@ -102,10 +103,10 @@ def parse_edits(args, d_sae: int) -> tuple[list, dict]:
 def format_text(records: list, summary: dict) -> str:
     """The printout of `analysis.probe.probe`'s records (this script's output, so it lives here)."""
     lines = []
-    share = summary.get("features_monosemantic_share")
+    share, neurons = number_at(summary, "features_monosemantic_share"), number_at(summary, "neurons_monosemantic_share")
     if share is not None:
         lines.append(f"labels: {summary.get('features_alive')} alive features, {share:.0%} explained at score >= 0.8 "
-                     f"(neurons {summary.get('neurons_monosemantic_share', float('nan')):.0%}), "
+                     f"(neurons {float('nan') if neurons is None else neurons:.0%}), "
                      f"{summary.get('n_inputs')} fresh inputs")
     for r in records:
         lines.append("")

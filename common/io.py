@@ -256,15 +256,41 @@ def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
         raise PipelineError(f"{path}: not {_a(what)} (missing {', '.join(missing)}); {remedy}")
 
 
-def read_metrics(path: Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        return {}
+_WARNED: set = set()   # (path, problem) pairs already warned about by this process
+
+
+def _metrics_problem(path: Path) -> tuple[dict, str | None]:
+    """(the sections of metrics.json that are JSON objects, what was wrong with the rest or None)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}  # a damaged metrics file is rebuilt section by section, never fatal
-    return data if isinstance(data, dict) else {}
+        return {}, "not valid JSON"
+    except RecursionError:
+        return {}, "JSON nested too deeply to read"
+    if not isinstance(data, dict):
+        return {}, f"a JSON {type(data).__name__}, not an object of sections"
+    bad = [k for k, v in data.items() if not isinstance(v, dict)]
+    kept = {k: v for k, v in data.items() if isinstance(v, dict)}
+    return kept, (f"section(s) {shown(bad)} not JSON objects" if bad else None)
+
+
+def read_metrics(path: Path) -> dict:
+    """The run's metrics.json as {section: dict}. A damaged file is rebuilt section by section, never
+    fatal: what cannot be read (invalid JSON, not an object, a section that is not an object) is left
+    out with one warning line on stderr, and the next stage that writes a section sets the old file
+    aside as metrics.json.damaged first."""
+    return _read_metrics(Path(path))[0]
+
+
+def _read_metrics(path: Path) -> tuple[dict, str | None]:
+    if not path.exists():
+        return {}, None
+    data, problem = _metrics_problem(path)
+    if problem and (str(path), problem) not in _WARNED:
+        _WARNED.add((str(path), problem))
+        print(f"warning: {path}: {problem}; left out (rebuilt section by section: the next stage that writes "
+              f"its section sets the old file aside as {path.name}.damaged)", file=sys.stderr)
+    return data, problem
 
 
 def _finite(obj):
@@ -331,8 +357,11 @@ else:
 def update_metrics(path: Path, section: str, values: dict) -> dict:
     """Merge `values` into `metrics.json` under `section` (replacing that section), atomically and under
     a lock: stages running at once on one run folder each keep their own section."""
+    path = Path(path)
     with locked(path):
-        data = read_metrics(path)
+        data, problem = _read_metrics(path)
+        if problem:   # keep what a person may still want from it
+            shutil.copyfile(path, path.with_name(f"{path.name}.damaged"))
         data[section] = values
         atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return data
