@@ -48,9 +48,9 @@ from viz.frontier import frontier_html
 # the architecture's RECIPE. This script maps flags onto them and nothing else; a flag left unset
 # is None, "the config's default".
 TRAIN_HELP = {
-    "lr": "Adam learning rate", "batch_size": "activations per step",
-    "steps": "optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead",
-    "epochs": "passes over the training activations, used when --steps is 0",
+    "lr": "Adam learning rate", "batch_size": "activations per step, 1..65,536",
+    "steps": "optimizer steps, 0..10,000,000 (fixes the compute whatever the data size); 0 to train --epochs instead",
+    "epochs": "passes over the training activations (at most 10,000), used when --steps is 0",
     "warmup_steps": "linear lr warm-up", "sparsity_warmup_steps": "linear warm-up of l1_coeff / l0_coeff",
     "n_eval": "held-out activations (the file's last rows, at most a fifth)",
     "dead_window": "training inputs without firing after which a feature counts as dead (for resampling and AuxK)",
@@ -97,9 +97,14 @@ def int_list(text: str) -> tuple:
 
 # what each flag accepts (argparse `type=`, so a bad value is one line and exit 2 before any work);
 # 0 is allowed where it means something: --steps 0 trains --epochs, 0 warm-up steps or checkpoints mean none
+# The caps bound memory and time, far past any useful run: a batch of 65,536 rows (the default is 512),
+# 10 million steps (the default 1,500) or 10,000 epochs; --epochs 1e300 or --batch-size 1e12 ran forever or
+# failed in the allocator. Batch x d_sae is capped too (configs_from_args: MAX_BATCH_FEATURES).
+MAX_BATCH, MAX_STEPS, MAX_EPOCHS = 65_536, 10_000_000, 10_000
+MAX_BATCH_FEATURES = 2**28   # one [batch, d_sae] float temporary of 1 GiB
 FLAG_TYPES = {int: validate.positive_int, float: validate.finite_nonnegative_float, tuple: int_list,
-              "lr": validate.finite_positive_float, "epochs": validate.finite_positive_float,
-              "steps": validate.nonnegative_int, "warmup_steps": validate.nonnegative_int,
+              "lr": validate.finite_positive_float, "epochs": validate.float_range(0.0, MAX_EPOCHS, lo_open=True),
+              "batch_size": validate.int_range(1, MAX_BATCH), "steps": validate.int_range(0, MAX_STEPS), "warmup_steps": validate.nonnegative_int,
               "sparsity_warmup_steps": validate.nonnegative_int, "checkpoint_every": validate.nonnegative_int,
               "n_eval": validate.int_range(1, 1_000_000), "d_sae": validate.int_range(1, MAX_D_SAE), "threshold_init": validate.finite_positive_float,
               "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True),
@@ -200,6 +205,10 @@ def configs_from_args(args, d_in: int) -> tuple:
     for name in ("batch_size",):
         if getattr(tc, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(tc, name)}: expected a positive integer")
+    if tc.batch_size * sae_cfg.d_sae > MAX_BATCH_FEATURES:
+        raise PipelineError(f"--batch-size {tc.batch_size:,} with --d-sae {sae_cfg.d_sae:,}: at most "
+                            f"{MAX_BATCH_FEATURES:,} features per batch ({MAX_BATCH_FEATURES // sae_cfg.d_sae:,} rows at "
+                            f"this size); lower one of them")
     if tc.steps < 0:
         raise PipelineError(f"--steps {tc.steps}: expected >= 0 (0: train --epochs instead)")
     for name in ("lr", "epochs"):

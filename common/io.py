@@ -396,3 +396,9 @@ def require_state_shapes(build, state, path: Path, what: str, remedy: str) -> No
         if not (torch.is_tensor(t) and t.is_floating_point() and tuple(t.shape) == shape):
             got = f"{t.dtype} {list(t.shape)}" if torch.is_tensor(t) else type(t).__name__
             raise refuse(f"tensor {shown(name)} is {got}, its config says float {list(shape)}")
+
+
+def stored_metrics(ckpt) -> dict:
+    """The "metrics" dict a model file stores ({} when there is none or it is not a dict)."""
+    m = ckpt.get("metrics") if isinstance(ckpt, dict) else None
+    return m if isinstance(m, dict) else {}

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common import validate
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load, stored_metrics
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
 HIDDEN_HOOK = "hook_hidden"
@@ -136,4 +136,4 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
 
 
 def mlp_metrics_of(path: Path) -> dict:
-    return safe_torch_load(path, "MLP checkpoint", MLP_REMEDY).get("metrics", {})
+    return stored_metrics(safe_torch_load(path, "MLP checkpoint", MLP_REMEDY))

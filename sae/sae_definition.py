@@ -4,7 +4,7 @@ SAELens's layout (`sae/saelens.py`), so an SAE trained elsewhere on this MLP's l
 """
 from pathlib import Path
 
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load, stored_metrics
 from sae.base import SAE
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens
@@ -47,4 +47,4 @@ def load_sae(path: Path, device="cpu") -> SAE:
 
 def sae_metrics_of(path: Path) -> dict:
     """The metrics stored in an SAE file (empty dict if none)."""
-    return safe_torch_load(path, "SAE checkpoint", SAE_REMEDY).get("metrics", {})
+    return stored_metrics(safe_torch_load(path, "SAE checkpoint", SAE_REMEDY))
