@@ -154,7 +154,8 @@ def _check_table(paths: RunPaths, path: Path, df: pd.DataFrame, rows: int, with_
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise bad(f"missing column(s) {shown(missing)} (expected the columns label_features.py writes)")
-    if len(df) != rows or not pd.api.types.is_integer_dtype(df["unit"]) or not (df["unit"].to_numpy() == np.arange(rows)).all():
+    units = df["unit"]
+    if len(df) != rows or not pd.api.types.is_integer_dtype(units) or not (units.to_numpy() == np.arange(rows)).all():
         raise bad(f"expected one row per unit 0..{rows - 1} (as in {paths.labels_cache.name}), got {len(df)} rows")
     for c in wanted:
         if c in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(df[c]):

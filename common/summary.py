@@ -31,11 +31,13 @@ def summary_lines(paths: RunPaths) -> list[str]:
     if n is not None and d is not None:
         lines.append(f"Harvest  {n:,.0f} activations x {d:.0f}  ({_get(m, 'harvest', 'source')})")
     if "sae" in m:
-        parts = [f"{k} {number_at(m, 'sae', k):.3g}" for k in ("fvu", "l0", "dead_share") if number_at(m, "sae", k) is not None]
+        parts = [f"{k} {number_at(m, 'sae', k):.3g}" for k in ("fvu", "l0", "dead_share")
+                 if number_at(m, "sae", k) is not None]
         if number_at(m, "sae", "spliced_exact_match") is not None:
             parts.append(f"spliced exact-match {number_at(m, 'sae', 'spliced_exact_match'):.2%}")
         lines.append("SAE      " + "  ".join(parts))
-    f, n = number_at(m, "interpretability", "features_monosemantic_share"), number_at(m, "interpretability", "neurons_monosemantic_share")
+    f = number_at(m, "interpretability", "features_monosemantic_share")
+    n = number_at(m, "interpretability", "neurons_monosemantic_share")
     if f is not None and n is not None:
         i = m["interpretability"]
         lines.append(f"Explained (score >= 0.8)  features {f:.1%} of {i.get('features_alive', '?')} alive  "

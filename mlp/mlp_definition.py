@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common import validate
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load, stored_metrics
+from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
+                       safe_torch_load, stored_metrics)
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
 HIDDEN_HOOK = "hook_hidden"
@@ -121,7 +122,7 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
     ckpt = safe_torch_load(path, "MLP checkpoint", MLP_REMEDY)
     require_keys(ckpt, ["config", "state_dict"], path, "MLP checkpoint", MLP_REMEDY)
     if isinstance(ckpt["state_dict"], dict):  # (else require_state_shapes below says what is wrong)
-        require_finite(ckpt["state_dict"], path, "MLP checkpoint", MLP_REMEDY)
+        require_finite(ckpt["state_dict"], path, "MLP", MLP_REMEDY)
     try:
         cfg = MLPConfig(**ckpt["config"])
         if cfg.architecture != "pointer_mlp":

@@ -4,7 +4,8 @@ SAELens's layout (`sae/saelens.py`), so an SAE trained elsewhere on this MLP's l
 """
 from pathlib import Path
 
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes, safe_torch_load, stored_metrics
+from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
+                       safe_torch_load, stored_metrics)
 from sae.base import SAE
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens
