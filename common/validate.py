@@ -15,6 +15,7 @@ Rules: sizes, counts and steps are integers >= 1 (>= 0 only where 0 means someth
 help says what); rates and coefficients are finite (no nan/inf); seeds are 0..MAX_SEED.
 """
 import argparse
+import dataclasses
 import math
 
 import torch
@@ -128,7 +129,6 @@ def check_fields(cfg) -> None:
     """Refuse a config dataclass whose fields do not hold their declared types (`int`: an integer, not a
     bool; `float`: a finite number; `str`; `tuple`: a tuple or list of integers) with ValueError: a config
     read back from a file (a .pth, a SAELens cfg.json) is checked before anything is built from it."""
-    import dataclasses
     for f in dataclasses.fields(cfg):
         kind, value = f.type, getattr(cfg, f.name)
         if kind in (int, "int"):
