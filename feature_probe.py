@@ -18,7 +18,6 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
     from common import interrupt
     interrupt.install()
 import argparse
-import json
 import re
 
 import torch
@@ -28,11 +27,29 @@ from analysis.probe import probe
 from analysis.run import load_run_models
 from common import validate
 from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, selected_saes
-from common.io import PipelineError
+from common.io import PipelineError, json_text
+from common.summary import number_at
 from dataset.task import REFERENCE_INPUTS, input_problem
 
 INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, four digits 0-9, pointer p2 0-3, '
               'e.g. "8,9,5,1,3,2,9,4,7,1"')
+
+
+# a clamp far beyond any activation (the default run's largest is ~10) only measures float overflow
+MAX_CLAMP = 1e6
+CLAMP_VALUE = validate.float_range(-MAX_CLAMP, MAX_CLAMP)
+
+
+def clamp_edit(text: str) -> tuple[str, float]:
+    """'12=3.5' -> ('12', 3.5): the feature id is checked against the SAE once it is loaded."""
+    expected = f"ID=VALUE with VALUE a number in [{-MAX_CLAMP:g}, {MAX_CLAMP:g}], e.g. 12=3.5"
+    if "=" not in str(text):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {validate.shown(text)}")
+    i, v = str(text).split("=", 1)
+    try:
+        return i.strip(), CLAMP_VALUE(v.strip())
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {validate.shown(text)}") from None
 
 
 def parse_args(argv=None):
@@ -43,8 +60,8 @@ def parse_args(argv=None):
                    help=f"probe this input instead of the reference five (repeatable): {INPUT_HELP}")
     p.add_argument("--ablate", action="append", default=[], metavar="ID[,ID...]",
                    help="zero these features in the spliced pass and show how the output moves (repeatable)")
-    p.add_argument("--clamp", action="append", default=[], metavar="ID=VALUE",
-                   help="set feature ID to VALUE in the spliced pass (repeatable)")
+    p.add_argument("--clamp", type=clamp_edit, action="append", default=[], metavar="ID=VALUE",
+                   help=f"set feature ID to VALUE in the spliced pass, |VALUE| <= {MAX_CLAMP:g} (repeatable)")
     p.add_argument("--top", type=validate.positive_int, default=8, help="features listed per input, by activation (default: 8)")
     p.add_argument("--n-inputs", type=validate.int_range(1000, 4_000_000), default=None,
                    help="refuse labels made on another number of fresh inputs (default: whatever label_features.py used)")
@@ -78,25 +95,18 @@ def parse_edits(args, d_sae: int) -> tuple[list, dict]:
 
     ablated = [feature_id(t.strip(), "--ablate") for a in args.ablate for t in a.split(",") if t.strip()]
     clamped = {}
-    for c in args.clamp:
-        if "=" not in c:
-            raise PipelineError(f"--clamp {c!r}: expected ID=VALUE, e.g. --clamp 12=3.5")
-        i, v = c.split("=", 1)
-        try:
-            value = float(v)
-        except ValueError:
-            raise PipelineError(f"--clamp {c!r}: VALUE {v!r} is not a number; expected ID=VALUE, e.g. 12=3.5") from None
-        clamped[feature_id(i.strip(), "--clamp")] = value
+    for i, value in args.clamp:            # (clamp_edit checked the form and the value)
+        clamped[feature_id(i, "--clamp")] = value
     return ablated, clamped
 
 
 def format_text(records: list, summary: dict) -> str:
     """The printout of `analysis.probe.probe`'s records (this script's output, so it lives here)."""
     lines = []
-    share = summary.get("features_monosemantic_share")
+    share, neurons = number_at(summary, "features_monosemantic_share"), number_at(summary, "neurons_monosemantic_share")
     if share is not None:
         lines.append(f"labels: {summary.get('features_alive')} alive features, {share:.0%} explained at score >= 0.8 "
-                     f"(neurons {summary.get('neurons_monosemantic_share', float('nan')):.0%}), "
+                     f"(neurons {float('nan') if neurons is None else neurons:.0%}), "
                      f"{summary.get('n_inputs')} fresh inputs")
     for r in records:
         lines.append("")
@@ -138,7 +148,7 @@ def main(args) -> dict:
     result = {"inputs": records, "labels": {k: labels.summary.get(k) for k in (
         "features_alive", "features_monosemantic_share", "neurons_monosemantic_share", "n_inputs", "seed")}}
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json_text(result, indent=2))
     else:
         print(format_text(records, labels.summary))
     return result

@@ -8,7 +8,7 @@ import argparse
 
 from analysis.compare import comparison, comparison_lines
 from common import validate
-from common.cli import ArgumentParser
+from common.cli import ArgumentParser, run_main
 from common.paths import DEFAULT_RUN_DIR, RunPaths
 from common.summary import summary_lines
 
@@ -39,4 +39,4 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    run_main(main, parse_args())

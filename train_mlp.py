@@ -15,7 +15,6 @@ if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one
     from common import interrupt
     interrupt.install()
 import argparse
-import json
 import time
 from dataclasses import asdict
 
@@ -23,16 +22,15 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import check_layout, load_checkpoint, load_optimizer_state_, save_checkpoint, set_generator_state_
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, require_inputs, update_metrics
-from common.validate import finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
+from common.io import PipelineError, json_text, require_inputs, update_metrics
+from common.validate import shown, finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
 from dataset.data_loader import load_excel
 from dataset.task import augment
 from mlp.evaluate import evaluate
-from mlp.mlp_definition import MLPConfig, PointerMLP, load_mlp, save_mlp
+from mlp.mlp_definition import MAX_WIDTH, MLPConfig, PointerMLP, load_mlp, save_mlp
 
-MAX_WIDTH = 8192   # 8192 x 8192 float32 weights (256 MB, x4 with AdamW's state): far past what the task needs
 WIDTH = int_range(1, MAX_WIDTH)
 
 
@@ -60,7 +58,7 @@ def evaluate_file(args) -> dict:
     model = load_mlp(paths.mlp)
     m = evaluate(model, x, y)
     if args.json:
-        print(json.dumps(m))
+        print(json_text(m))
     else:
         print(f"{args.evaluate}: n={m['n']}  MSE {m['mse']:.4f}  exact-match {m['exact_match']:.2%}")
     return m
@@ -92,15 +90,27 @@ def main(args) -> dict:
         ck = load_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config, remedy=remedy,
                              required=["state_dict", "optimizer", "scheduler", "generator", "epoch", "best"],
                              what="MLP training checkpoint")
-        try:  # (robustness) a damaged checkpoint is a user-fixable problem, not a traceback
+        try:  # (robustness) every entry is checked before it is used: a damaged checkpoint is one line
+            check_layout(model.state_dict(), ck["state_dict"], "state_dict")
+            load_optimizer_state_(opt, ck["optimizer"])
+            check_layout(sched.state_dict(), ck["scheduler"], "scheduler")
+            set_generator_state_(gen, ck["generator"])
+            epoch, best = ck["epoch"], ck["best"]
+            if not (isinstance(epoch, int) and not isinstance(epoch, bool) and 0 <= epoch <= args.epochs):
+                raise ValueError(f"epoch = {shown(epoch)}: expected 0..{args.epochs}")
+            if not (isinstance(best, dict) and set(best) == {"val_mse", "epoch", "state_dict"}
+                    and isinstance(best["val_mse"], (int, float)) and isinstance(best["epoch"], int)):
+                raise ValueError("best: expected val_mse, epoch and state_dict")
+            if best["state_dict"] is not None:
+                check_layout(model.state_dict(), best["state_dict"], "best.state_dict")
+            if not isinstance(ck.get("history", []), list):
+                raise ValueError("history: expected a list")
             model.load_state_dict(ck["state_dict"])
-            opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
-            gen.set_state(ck["generator"])
-            start, best = int(ck["epoch"]), dict(ck["best"])
+            start, best = epoch, dict(best)
             history = list(ck.get("history", []))
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
-            raise PipelineError(f"{paths.mlp_checkpoint}: not a usable MLP training checkpoint ({type(e).__name__}); {remedy}") from None
+            raise PipelineError(f"{paths.mlp_checkpoint}: not a usable MLP training checkpoint ({e}); {remedy}") from None
     elif args.resume and not args.quiet:
         print(f"no checkpoint at {paths.mlp_checkpoint}; starting from scratch")
 

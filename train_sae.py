@@ -31,9 +31,10 @@ from common import distributed
 from common import validate
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
 from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
+from common.paths import RunPaths
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
-from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE
+from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, MAX_D_SAE
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.registry import config_fields, sae_config
 from sae.saelens import save_saelens
@@ -47,9 +48,9 @@ from viz.frontier import frontier_html
 # the architecture's RECIPE. This script maps flags onto them and nothing else; a flag left unset
 # is None, "the config's default".
 TRAIN_HELP = {
-    "lr": "Adam learning rate", "batch_size": "activations per step",
-    "steps": "optimizer steps (fixes the compute whatever the data size); 0 to train --epochs instead",
-    "epochs": "passes over the training activations, used when --steps is 0",
+    "lr": "Adam learning rate", "batch_size": "activations per step, 1..65,536",
+    "steps": "optimizer steps, 0..10,000,000 (fixes the compute whatever the data size); 0 to train --epochs instead",
+    "epochs": "passes over the training activations (at most 10,000), used when --steps is 0",
     "warmup_steps": "linear lr warm-up", "sparsity_warmup_steps": "linear warm-up of l1_coeff / l0_coeff",
     "n_eval": "held-out activations (the file's last rows, at most a fifth)",
     "dead_window": "training inputs without firing after which a feature counts as dead (for resampling and AuxK)",
@@ -96,11 +97,16 @@ def int_list(text: str) -> tuple:
 
 # what each flag accepts (argparse `type=`, so a bad value is one line and exit 2 before any work);
 # 0 is allowed where it means something: --steps 0 trains --epochs, 0 warm-up steps or checkpoints mean none
+# The caps bound memory and time, far past any useful run: a batch of 65,536 rows (the default is 512),
+# 10 million steps (the default 1,500) or 10,000 epochs; --epochs 1e300 or --batch-size 1e12 ran forever or
+# failed in the allocator. Batch x d_sae is capped too (configs_from_args: MAX_BATCH_FEATURES).
+MAX_BATCH, MAX_STEPS, MAX_EPOCHS = 65_536, 10_000_000, 10_000
+MAX_BATCH_FEATURES = 2**28   # one [batch, d_sae] float temporary of 1 GiB
 FLAG_TYPES = {int: validate.positive_int, float: validate.finite_nonnegative_float, tuple: int_list,
-              "lr": validate.finite_positive_float, "epochs": validate.finite_positive_float,
-              "steps": validate.nonnegative_int, "warmup_steps": validate.nonnegative_int,
+              "lr": validate.finite_positive_float, "epochs": validate.float_range(0.0, MAX_EPOCHS, lo_open=True),
+              "batch_size": validate.int_range(1, MAX_BATCH), "steps": validate.int_range(0, MAX_STEPS), "warmup_steps": validate.nonnegative_int,
               "sparsity_warmup_steps": validate.nonnegative_int, "checkpoint_every": validate.nonnegative_int,
-              "n_eval": validate.int_range(1, 1_000_000), "threshold_init": validate.finite_positive_float,
+              "n_eval": validate.int_range(1, 1_000_000), "d_sae": validate.int_range(1, MAX_D_SAE), "threshold_init": validate.finite_positive_float,
               "bandwidth": validate.finite_positive_float, "threshold_momentum": validate.float_range(0.0, 1.0, hi_open=True),
               "resample_at": str, "dec_init": str}   # parsed by configs_from_args
 
@@ -199,6 +205,10 @@ def configs_from_args(args, d_in: int) -> tuple:
     for name in ("batch_size",):
         if getattr(tc, name) < 1:
             raise PipelineError(f"--{name.replace('_', '-')} {getattr(tc, name)}: expected a positive integer")
+    if tc.batch_size * sae_cfg.d_sae > MAX_BATCH_FEATURES:
+        raise PipelineError(f"--batch-size {tc.batch_size:,} with --d-sae {sae_cfg.d_sae:,}: at most "
+                            f"{MAX_BATCH_FEATURES:,} features per batch ({MAX_BATCH_FEATURES // sae_cfg.d_sae:,} rows at "
+                            f"this size); lower one of them")
     if tc.steps < 0:
         raise PipelineError(f"--steps {tc.steps}: expected >= 0 (0: train --epochs instead)")
     for name in ("lr", "epochs"):
@@ -302,9 +312,45 @@ def parse_sweep(text: str) -> tuple:
     return name, [v.strip() for v in values.split(",") if v.strip()], parsed
 
 
+# how a value's sign characters are spelled in a member name, so that 1e-3 and 1e+3 stay two names
+SIGN_CHARACTERS = str.maketrans({"-": "m", "+": "p"})
+
+
 def sweep_member(args, name: str, text: str) -> str:
-    """The SAE name of one sweep value: <--name or "sweep">_<setting>_<value> (a plain identifier)."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", f"{args.name or 'sweep'}_{name}_{text}")
+    """The SAE name of one sweep value: <--name or "sweep">_<setting>_<value> (a plain identifier; a
+    value's - and + become m and p: l1_coeff=1e-3 -> sweep_l1_coeff_1em3, other characters _)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"{args.name or 'sweep'}_{name}_{text.translate(SIGN_CHARACTERS)}")
+
+
+def checked_new_name(paths: RunPaths, name: str, flag: str) -> RunPaths:
+    """The run's paths for the SAE `name` a stage is about to write: a name that is not a plain identifier
+    of at most 64 characters, or that differs only in case from an SAE of the run, -> PipelineError."""
+    try:
+        member = paths.for_sae(name)
+    except ValueError as e:
+        raise PipelineError(f"{flag}: {e}") from None
+    clash = paths.case_clash(name)
+    if clash:
+        raise PipelineError(f"{flag}: SAE name {name!r} differs only in case from the run's SAE {clash!r} "
+                            f"(one folder on a case-insensitive disk); use {clash!r} or another name")
+    return member
+
+
+def sweep_members(args, paths, name: str, texts: list, values: list) -> list:
+    """The run's paths of each sweep member, all checked before any training: a derived name that is too
+    long or clashes with an SAE of the run, two values that are equal or would share one name -> PipelineError."""
+    members, seen = [], {}
+    for text, value in zip(texts, values):
+        flag = f"--sweep {validate.shown(args.sweep, 40)}: value {validate.shown(text, 40)}"
+        if value in values[:len(members)]:
+            raise PipelineError(f"{flag}: {name} = {value!r} is given twice; give each value once")
+        member = checked_new_name(paths, sweep_member(args, name, text), flag)
+        if member.sae_name.lower() in seen:
+            raise PipelineError(f"{flag}: its SAE name {member.sae_name!r} is also the name of value "
+                                f"{seen[member.sae_name.lower()]!r}; write the values differently")
+        seen[member.sae_name.lower()] = text
+        members.append(member)
+    return members
 
 
 def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
@@ -314,13 +360,13 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
     name, texts, values = parse_sweep(args.sweep)
     d_in = mlp.cfg.d_hidden
     members = []
-    for text, value in zip(texts, values):
+    for text, value, member in zip(texts, values, sweep_members(args, paths, name, texts, values)):
         one = argparse.Namespace(**{**vars(args), name: value, "resume": False})
         try:
             configs_from_args(one, d_in)
         except PipelineError as e:
             raise PipelineError(f"--sweep {name}={text}: {e}") from None
-        members.append((text, value, one, paths.for_sae(sweep_member(args, name, text))))
+        members.append((text, value, one, member))
     rows = []
     for text, value, one, member in members:
         sae, m, history = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
@@ -357,10 +403,8 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
 
 def sae_paths(args):
     """The run's paths for the SAE this invocation trains (--name, or the default SAE)."""
-    try:
-        return run_paths(args).for_sae(args.name)
-    except ValueError as e:
-        raise PipelineError(f"--name: {e}") from None
+    paths = run_paths(args)
+    return paths.for_sae(None) if args.name in (None, "default") else checked_new_name(paths, args.name, "--name")
 
 
 def main(args) -> dict:

@@ -9,6 +9,7 @@ interchange success, pointer ramps and core concepts found; then one row for the
 summary and feature_splitting.py all read it from here.
 """
 from common.io import read_metrics
+from common.summary import number_at
 from common.paths import RunPaths
 
 N_RAMPS = 9            # 8 pointer ramps + the sign of a - b
@@ -19,25 +20,35 @@ def _ratio(a, b):
     return a / b if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b > 0 else None
 
 
+def _found(section: dict, key: str, kind: str):
+    """How many units `section[key][kind]` lists (ramps or core concepts found), None when not a list."""
+    found = section.get(key)
+    units = found.get(kind) if isinstance(found, dict) else None
+    return len(units) if isinstance(units, list) else None
+
+
 def sae_row(name: str, sae: dict, interp: dict) -> dict:
-    cfg = sae.get("config", {})
+    """One SAE's row; a value of the wrong type (a hand-edited metrics.json) is shown as missing."""
+    cfg = sae.get("config") if isinstance(sae.get("config"), dict) else {}
     settings = {k: v for k, v in cfg.items() if k not in ("architecture", "d_in", "d_sae")}
-    feat, rand = interp.get("features_monosemantic_share"), interp.get("random_directions_monosemantic_share")
+    n = lambda d, key: number_at(d, key)                              # noqa: E731
+    feat, rand = n(interp, "features_monosemantic_share"), n(interp, "random_directions_monosemantic_share")
+    arch = cfg.get("architecture", interp.get("architecture"))
     return {
-        "sae": name, "kind": "sae", "architecture": cfg.get("architecture", interp.get("architecture")),
-        "d_sae": cfg.get("d_sae", interp.get("d_sae")),
+        "sae": name, "kind": "sae", "architecture": arch if isinstance(arch, str) else None,
+        "d_sae": n(cfg, "d_sae") if "d_sae" in cfg else n(interp, "d_sae"),
         "settings": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items()),
         "explained_share": feat, "random_share": rand, "x_random": _ratio(feat, rand),
-        "neurons_share": interp.get("neurons_monosemantic_share"),
-        "split_share": interp.get("features_split_monosemantic_share"),
-        "random_split_share": interp.get("random_directions_split_monosemantic_share"),
-        "with_ultralow_share": interp.get("features_monosemantic_share_with_ultralow"),
-        "alive": interp.get("features_alive"), "dead": interp.get("features_dead"),
-        "ultralow": interp.get("features_ultralow"),
-        "fvu": sae.get("fvu"), "l0": sae.get("l0"), "spliced_exact_match": sae.get("spliced_exact_match"),
-        "interchange_success": interp.get("interchange_success"),
-        "ramps_found": len(interp.get("ramps_found", {}).get("features", [])) if interp else None,
-        "core_found": len(interp.get("core_concepts_found", {}).get("features", [])) if interp else None,
+        "neurons_share": n(interp, "neurons_monosemantic_share"),
+        "split_share": n(interp, "features_split_monosemantic_share"),
+        "random_split_share": n(interp, "random_directions_split_monosemantic_share"),
+        "with_ultralow_share": n(interp, "features_monosemantic_share_with_ultralow"),
+        "alive": n(interp, "features_alive"), "dead": n(interp, "features_dead"),
+        "ultralow": n(interp, "features_ultralow"),
+        "fvu": n(sae, "fvu"), "l0": n(sae, "l0"), "spliced_exact_match": n(sae, "spliced_exact_match"),
+        "interchange_success": n(interp, "interchange_success"),
+        "ramps_found": _found(interp, "ramps_found", "features") if interp else None,
+        "core_found": _found(interp, "core_concepts_found", "features") if interp else None,
         "labelled": bool(interp),
     }
 
@@ -51,23 +62,24 @@ def comparison(paths: RunPaths) -> dict:
         rows.append(sae_row(name, m.get(p.section("sae"), {}), m.get(p.section("interpretability"), {})))
     labelled = [m[paths.for_sae(r["sae"]).section("interpretability")] for r in rows if r["labelled"]]
     ref = labelled[0] if labelled else {}
+    n = lambda key: number_at(ref, key)                               # noqa: E731
     neurons = {"sae": "neurons", "kind": "neurons", "architecture": "the MLP's hidden layer",
-               "d_sae": (ref.get("neurons_alive", 0) + ref.get("neurons_dead", 0) + ref.get("neurons_ultralow", 0)) or None,
-               "explained_share": ref.get("neurons_monosemantic_share"), "alive": ref.get("neurons_alive"),
-               "split_share": ref.get("neurons_split_monosemantic_share"),
-               "with_ultralow_share": ref.get("neurons_monosemantic_share_with_ultralow"),
-               "dead": ref.get("neurons_dead"), "ultralow": ref.get("neurons_ultralow"),
-               "ramps_found": len(ref.get("ramps_found", {}).get("neurons", [])) if ref else None,
-               "core_found": len(ref.get("core_concepts_found", {}).get("neurons", [])) if ref else None}
-    capacity = {k: ref.get(k) for k in ("hidden_pcs_for_90", "hidden_pcs_for_99", "hidden_variance_explained_by_cell")}
-    return {"saes": rows, "neurons": neurons, "mlp_exact_match": ref.get("mlp_exact_match"),
-            "n_inputs": ref.get("n_inputs"), "capacity": capacity}
+               "d_sae": sum(n(k) or 0 for k in ("neurons_alive", "neurons_dead", "neurons_ultralow")) or None,
+               "explained_share": n("neurons_monosemantic_share"), "alive": n("neurons_alive"),
+               "split_share": n("neurons_split_monosemantic_share"),
+               "with_ultralow_share": n("neurons_monosemantic_share_with_ultralow"),
+               "dead": n("neurons_dead"), "ultralow": n("neurons_ultralow"),
+               "ramps_found": _found(ref, "ramps_found", "neurons") if ref else None,
+               "core_found": _found(ref, "core_concepts_found", "neurons") if ref else None}
+    capacity = {k: n(k) for k in ("hidden_pcs_for_90", "hidden_pcs_for_99", "hidden_variance_explained_by_cell")}
+    return {"saes": rows, "neurons": neurons, "mlp_exact_match": n("mlp_exact_match"),
+            "n_inputs": n("n_inputs"), "capacity": capacity}
 
 
 def capacity_line(c: dict) -> str | None:
     """How much there is to find in the hidden layer (analysis.capacity), as a sentence."""
     k = c.get("capacity") or {}
-    if k.get("hidden_pcs_for_90") is None:
+    if None in (k.get("hidden_pcs_for_90"), k.get("hidden_pcs_for_99"), k.get("hidden_variance_explained_by_cell")):
         return None
     return (f"The hidden layer: {k['hidden_pcs_for_90']} principal components hold 90% of its variance, "
             f"{k['hidden_pcs_for_99']} hold 99%; the (p1, p2, a, b) cell alone explains "
@@ -79,7 +91,7 @@ def _pct(v):
 
 
 def _num(v, fmt):
-    return "-" if v is None else format(v, fmt)
+    return "-" if v is None else format(round(v) if fmt == "d" else v, fmt)
 
 
 def comparison_lines(c: dict) -> list[str]:

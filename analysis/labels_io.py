@@ -15,6 +15,9 @@ import torch
 
 from common.io import PipelineError, atomic_group, atomic_path, read_metrics, require_inputs, safe_torch_load, update_metrics
 from common.paths import RunPaths
+from common.validate import shown
+from dataset.task import N_INPUTS
+from mlp.activations import VALUE_LIMITS
 
 METRICS_SECTION = "interpretability"
 LABELS_VERSION = 5               # bump when the scoring changes, so labels made by older code are refused
@@ -28,6 +31,8 @@ STRING_COLUMNS = ("kind", "status", "explanation", "explanation_kind", "variable
 NUMERIC_COLUMNS = ("density", "mean_act", "max_act", "score", "precision", "recall", "f1", "corr", "concept_f1",
                    "concept_score", "ramp_score", "effect_where_true", "effect_where_false", "effect_where_active",
                    "effect_mean_abs", "split_score")
+EFFECT_COLUMNS = ("effect_where_true", "effect_where_false", "effect_where_active", "effect_mean_abs")  # features only
+STATUSES = ("alive", "dead", "ultralow")
 
 
 @dataclass
@@ -99,10 +104,62 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
         want_n = summary["n_inputs"] if n_inputs is None else n_inputs
         raise PipelineError(f"{paths.labels_cache}: labels made with --seed {summary['seed']} --n-inputs "
                             f"{summary['n_inputs']}; {_rerun(paths, f' --seed {want_seed} --n-inputs {want_n}')}")
-    try:
-        features, neurons = read_table(paths.features_csv), read_table(paths.neurons_csv)
-        return Labels(features=features, neurons=neurons, summary=summary, inputs=cache["inputs"],
-                      concept_names=list(cache["concept_names"]), feature_f1=cache["feature_f1"].numpy(),
-                      neuron_f1=cache["neuron_f1"].numpy())
-    except (ValueError, KeyError, AttributeError, pd.errors.ParserError) as e:
-        raise PipelineError(f"{paths.features_csv}: unreadable labels ({type(e).__name__}); {_rerun(paths)}") from None
+    _check_cache(paths, cache)
+    tables = {}
+    for prop, rows in (("features_csv", len(cache["feature_f1"])), ("neurons_csv", len(cache["neuron_f1"]))):
+        path = getattr(paths, prop)
+        try:
+            tables[prop] = read_table(path)
+        except (ValueError, KeyError, AttributeError, UnicodeDecodeError, RecursionError, pd.errors.ParserError) as e:
+            raise PipelineError(f"{path}: unreadable labels ({type(e).__name__}); {_rerun(paths)}") from None
+        _check_table(paths, path, tables[prop], rows, with_effects=prop == "features_csv")
+    return Labels(features=tables["features_csv"], neurons=tables["neurons_csv"], summary=summary,
+                  inputs=cache["inputs"], concept_names=list(cache["concept_names"]),
+                  feature_f1=cache["feature_f1"].numpy(), neuron_f1=cache["neuron_f1"].numpy())
+
+
+def _check_cache(paths: RunPaths, cache: dict) -> None:
+    """labels.pt holds what write_labels wrote: inputs [n_inputs, 10] integers of the task, the concept
+    names, and F1 matrices [units, concepts] of floats in [0, 1] (NaN: undefined)."""
+    def bad(what: str) -> PipelineError:
+        return PipelineError(f"{paths.labels_cache}: {what}; {_rerun(paths)}")
+
+    names, x = cache.get("concept_names"), cache.get("inputs")
+    if not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
+        raise bad("concept_names: expected a list of names")
+    n_inputs = cache.get("summary_n_inputs")
+    if not (torch.is_tensor(x) and x.dtype == torch.long and x.dim() == 2 and x.shape[1] == N_INPUTS
+            and (not isinstance(n_inputs, int) or len(x) == n_inputs)):
+        raise bad(f"inputs: expected integers [{n_inputs}, {N_INPUTS}], got "
+                  f"{f'{x.dtype} {list(x.shape)}' if torch.is_tensor(x) else type(x).__name__}")
+    if len(x) and bool(((x < 0) | (x >= VALUE_LIMITS)).any()):
+        raise bad("inputs: values outside the task's digits 0..9 and pointers 0..3")
+    for key in ("feature_f1", "neuron_f1"):
+        t = cache.get(key)
+        if not (torch.is_tensor(t) and t.is_floating_point() and t.dim() == 2 and t.shape[1] == len(names)):
+            got = f"{t.dtype} {list(t.shape)}" if torch.is_tensor(t) else type(t).__name__
+            raise bad(f"{key}: expected floats [units, {len(names)} concepts], got {got}")
+        if bool(((t < 0) | (t > 1)).any()):
+            raise bad(f"{key}: F1 values outside [0, 1]")
+
+
+def _check_table(paths: RunPaths, path: Path, df: pd.DataFrame, rows: int, with_effects: bool) -> None:
+    """features.csv / neurons.csv: every column the readers use, one row per unit 0..rows-1 (as many as
+    labels.pt's matrices have), numbers where numbers belong and a known status."""
+    def bad(what: str) -> PipelineError:
+        return PipelineError(f"{path}: {what}; {_rerun(paths)}")
+
+    wanted = ["unit", "monosemantic", *STRING_COLUMNS,
+              *(c for c in NUMERIC_COLUMNS if with_effects or c not in EFFECT_COLUMNS)]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        raise bad(f"missing column(s) {shown(missing)} (expected the columns label_features.py writes)")
+    units = df["unit"]
+    if len(df) != rows or not pd.api.types.is_integer_dtype(units) or not (units.to_numpy() == np.arange(rows)).all():
+        raise bad(f"expected one row per unit 0..{rows - 1} (as in {paths.labels_cache.name}), got {len(df)} rows")
+    for c in wanted:
+        if c in NUMERIC_COLUMNS and not pd.api.types.is_numeric_dtype(df[c]):
+            raise bad(f"column {c!r} holds text where numbers belong")
+    unknown = sorted(set(df["status"].astype(str)) - set(STATUSES))
+    if unknown:
+        raise bad(f"column 'status': {shown(unknown)}, expected {', '.join(STATUSES)}")

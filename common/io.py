@@ -7,6 +7,7 @@ interrupted stage (Ctrl-C, kill -9) leaves the previous artifact intact. Weights
 import errno
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -255,15 +256,58 @@ def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
         raise PipelineError(f"{path}: not {_a(what)} (missing {', '.join(missing)}); {remedy}")
 
 
-def read_metrics(path: Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        return {}
+_WARNED: set = set()   # (path, problem) pairs already warned about by this process
+
+
+def _metrics_problem(path: Path) -> tuple[dict, str | None]:
+    """(the sections of metrics.json that are JSON objects, what was wrong with the rest or None)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}  # a damaged metrics file is rebuilt section by section, never fatal
-    return data if isinstance(data, dict) else {}
+        return {}, "not valid JSON"
+    except RecursionError:
+        return {}, "JSON nested too deeply to read"
+    if not isinstance(data, dict):
+        return {}, f"a JSON {type(data).__name__}, not an object of sections"
+    bad = [k for k, v in data.items() if not isinstance(v, dict)]
+    kept = {k: v for k, v in data.items() if isinstance(v, dict)}
+    return kept, (f"section(s) {shown(bad)} not JSON objects" if bad else None)
+
+
+def read_metrics(path: Path) -> dict:
+    """The run's metrics.json as {section: dict}. A damaged file is rebuilt section by section, never
+    fatal: what cannot be read (invalid JSON, not an object, a section that is not an object) is left
+    out with one warning line on stderr, and the next stage that writes a section sets the old file
+    aside as metrics.json.damaged first."""
+    return _read_metrics(Path(path))[0]
+
+
+def _read_metrics(path: Path) -> tuple[dict, str | None]:
+    if not path.exists():
+        return {}, None
+    data, problem = _metrics_problem(path)
+    if problem and (str(path), problem) not in _WARNED:
+        _WARNED.add((str(path), problem))
+        print(f"warning: {path}: {problem}; left out (rebuilt section by section: the next stage that writes "
+              f"its section sets the old file aside as {path.name}.damaged)", file=sys.stderr)
+    return data, problem
+
+
+def _finite(obj):
+    """`obj` with every NaN or infinite float replaced by None (recursively through dicts, lists, tuples)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def json_text(obj, **kwargs) -> str:
+    """JSON text of `obj` that every parser reads: NaN and infinities (Python's json writes them bare,
+    which is not JSON) become null, and allow_nan=False guarantees none is left."""
+    return json.dumps(_finite(obj), allow_nan=False, **kwargs)
 
 
 @contextmanager
@@ -313,8 +357,11 @@ else:
 def update_metrics(path: Path, section: str, values: dict) -> dict:
     """Merge `values` into `metrics.json` under `section` (replacing that section), atomically and under
     a lock: stages running at once on one run folder each keep their own section."""
+    path = Path(path)
     with locked(path):
-        data = read_metrics(path)
+        data, problem = _read_metrics(path)
+        if problem:   # keep what a person may still want from it
+            shutil.copyfile(path, path.with_name(f"{path.name}.damaged"))
         data[section] = values
         atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return data
@@ -326,3 +373,32 @@ def require_finite(tensors: dict, path: Path, what: str, remedy: str) -> None:
     for name, t in tensors.items():
         if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise PipelineError(f"{path}: {what} tensor {shown(name)} holds NaN or infinite values; {remedy}")
+
+
+def require_state_shapes(build, state, path: Path, what: str, remedy: str) -> None:
+    """Refuse a state dict that is not exactly the tensors of the module `build()` makes (names, float
+    type, shapes), before that module is built for real: here it is built on the meta device, which
+    allocates nothing, so a small file whose config claims a huge model is refused from its config and
+    shapes instead of after gigabytes were allocated. `what`: "MLP checkpoint", "SAE checkpoint"."""
+    def refuse(detail: str) -> PipelineError:
+        return PipelineError(f"{path}: not {_a(what)} of this project ({detail}); {remedy}")
+
+    if not isinstance(state, dict):
+        raise refuse(f"state_dict is {type(state).__name__}, expected a dict of tensors")
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in build().state_dict().items()}
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected), key=str)
+    if missing or extra:
+        raise refuse("; ".join(s for s in (f"missing tensors {shown(missing)}" if missing else "",
+                                           f"unexpected tensors {shown(extra)}" if extra else "") if s))
+    for name, shape in expected.items():
+        t = state[name]
+        if not (torch.is_tensor(t) and t.is_floating_point() and tuple(t.shape) == shape):
+            got = f"{t.dtype} {list(t.shape)}" if torch.is_tensor(t) else type(t).__name__
+            raise refuse(f"tensor {shown(name)} is {got}, its config says float {list(shape)}")
+
+
+def stored_metrics(ckpt) -> dict:
+    """The "metrics" dict a model file stores ({} when there is none or it is not a dict)."""
+    m = ckpt.get("metrics") if isinstance(ckpt, dict) else None
+    return m if isinstance(m, dict) else {}

@@ -16,7 +16,8 @@ from pathlib import Path
 
 DEFAULT_RUN_DIR = Path("runs/default")
 DEFAULT_SAE = "default"    # the name of the run's default SAE (sae/, reports/)
-SAE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_NAME = 64             # characters of an SAE's name
+SAE_NAME = re.compile(rf"[A-Za-z_][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}")
 # names a named SAE cannot take: they are folders or files of sae/ and reports/ already
 RESERVED_NAMES = {DEFAULT_SAE, "sweep", "saelens", "labels", "checkpoint", "sae_model", "static", "compare"}
 # the stage that makes each input artifact (and what to call it), for "run ... first" messages
@@ -35,10 +36,16 @@ PRODUCERS = {
 
 def check_sae_name(name: str) -> str:
     """`name` if it can name an SAE of a run, else ValueError saying what a name must be."""
+    if name and SAE_NAME.fullmatch(name[:MAX_NAME]) and len(name) > MAX_NAME:
+        shown = name if len(name) <= 80 else f"{name[:80]}..."
+        raise ValueError(f"SAE name {shown!r}: {len(name)} characters, at most {MAX_NAME} (it names a folder and "
+                         "metrics.json sections); shorten it")
     if not SAE_NAME.fullmatch(name or ""):
         shown = name if len(name or "") <= 80 else f"{name[:80]}... ({len(name)} characters)"
         raise ValueError(f"SAE name {shown!r}: expected a plain identifier (letters, digits, _; not starting with "
                          "a digit; at most 64 characters)")
+    if name.lower() == DEFAULT_SAE and name != DEFAULT_SAE:   # sae/Default/ would never be listed or selected
+        raise ValueError(f"SAE name {name!r}: differs only in case from the run's {DEFAULT_SAE!r} SAE; pick another")
     if name.lower() in RESERVED_NAMES - {DEFAULT_SAE}:
         raise ValueError(f"SAE name {name!r}: taken by a file or folder of the run; pick another")
     return name
@@ -73,6 +80,11 @@ class RunPaths:
             names += sorted(p.parent.name for p in base.glob("*/sae_model.pth")
                             if SAE_NAME.fullmatch(p.parent.name) and p.parent.name.lower() not in RESERVED_NAMES)
         return names
+
+    def case_clash(self, name: str) -> str | None:
+        """The SAE of the run whose name differs from `name` only in case (None if there is none): two
+        such names are one folder on a case-insensitive file system, and one user's typo on any."""
+        return next((have for have in self.sae_names() if have.lower() == name.lower() and have != name), None)
 
     # stage 1: data
     @property

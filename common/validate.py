@@ -15,6 +15,7 @@ Rules: sizes, counts and steps are integers >= 1 (>= 0 only where 0 means someth
 help says what); rates and coefficients are finite (no nan/inf); seeds are 0..MAX_SEED.
 """
 import argparse
+import dataclasses
 import math
 
 import torch
@@ -122,3 +123,26 @@ def device(text) -> str:
         raise argparse.ArgumentTypeError(f"{shown(text)}: this machine has {torch.cuda.device_count()} CUDA "
                                          f"device(s), numbered from 0")
     return name
+
+
+def check_fields(cfg) -> None:
+    """Refuse a config dataclass whose fields do not hold their declared types (`int`: an integer, not a
+    bool; `float`: a finite number; `str`; `tuple`: a tuple or list of integers) with ValueError: a config
+    read back from a file (a .pth, a SAELens cfg.json) is checked before anything is built from it."""
+    for f in dataclasses.fields(cfg):
+        kind, value = f.type, getattr(cfg, f.name)
+        if kind in (int, "int"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            expected = "an integer"
+        elif kind in (float, "float"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            expected = "a finite number"
+        elif kind in (str, "str"):
+            ok, expected = isinstance(value, str), "a string"
+        elif kind in (tuple, "tuple"):
+            ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            expected = "a list of integers"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{f.name} = {shown(value)}: expected {expected}")

@@ -18,11 +18,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
+from common import validate
+from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
+                       safe_torch_load, stored_metrics)
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
 HIDDEN_HOOK = "hook_hidden"
 DIGIT_POSITIONS = [i for i in range(10) if i not in (P1, P2)]
+
+
+MAX_WIDTH = 8192   # 8192 x 8192 float32 weights (256 MB, x4 with AdamW's state): far past what the task needs
 
 
 @dataclass
@@ -30,6 +35,12 @@ class MLPConfig:
     d_mlp: int = 256       # width of the first hidden layer
     d_hidden: int = 512    # width of the harvested layer
     architecture: str = "pointer_mlp"
+
+    def __post_init__(self):
+        validate.check_fields(self)           # a config read from a file may hold anything
+        for name in ("d_mlp", "d_hidden"):
+            if not 1 <= getattr(self, name) <= MAX_WIDTH:
+                raise ValueError(f"{name} = {getattr(self, name)}: expected 1..{MAX_WIDTH}")
 
 
 class PointerMLP(nn.Module):
@@ -110,19 +121,20 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
     """Rebuild the MLP from its file alone, in eval mode."""
     ckpt = safe_torch_load(path, "MLP checkpoint", MLP_REMEDY)
     require_keys(ckpt, ["config", "state_dict"], path, "MLP checkpoint", MLP_REMEDY)
-    if isinstance(ckpt["state_dict"], dict):  # (else load_state_dict below says what is wrong)
+    if isinstance(ckpt["state_dict"], dict):  # (else require_state_shapes below says what is wrong)
         require_finite(ckpt["state_dict"], path, "MLP", MLP_REMEDY)
     try:
         cfg = MLPConfig(**ckpt["config"])
         if cfg.architecture != "pointer_mlp":
             raise ValueError(f"architecture {cfg.architecture!r}")
-        model = PointerMLP(cfg)
-        model.load_state_dict(ckpt["state_dict"])
     except (TypeError, ValueError, RuntimeError) as e:
-        msg = str(e).strip().splitlines()[0][:160]
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise PipelineError(f"{path}: not an MLP checkpoint of this project ({msg}); {MLP_REMEDY}") from None
+    require_state_shapes(lambda: PointerMLP(cfg), ckpt["state_dict"], path, "MLP checkpoint", MLP_REMEDY)   # before allocating
+    model = PointerMLP(cfg)
+    model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
 
 
 def mlp_metrics_of(path: Path) -> dict:
-    return safe_torch_load(path, "MLP checkpoint", MLP_REMEDY).get("metrics", {})
+    return stored_metrics(safe_torch_load(path, "MLP checkpoint", MLP_REMEDY))

@@ -20,8 +20,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from common import validate
 from sae import kernels
 
+# The memory cap of a dictionary: W_enc and W_dec of 2**26 floats each (256 MiB) are ~2 GiB with their
+# gradients and Adam's two moments, what a laptop trains; on the default 512-d layer that is 131,072
+# features, 512x the default run's 256 (a billion features would need 4 TB and failed in the allocator).
+MAX_SAE_WEIGHTS = 2**26
+MAX_D_SAE = MAX_SAE_WEIGHTS // 512
 ARCHITECTURES: dict = {}        # name -> SAE subclass, filled by @register in each architecture's module
 DEFAULT_ARCHITECTURE = "topk"   # the default run's (README, "What was found")
 
@@ -34,11 +40,17 @@ class SAEConfig:
     # the default run's: TopK with 256 features explained 51-60% of its alive features on 5 (MLP, SAE)
     # seeds, 11-29x random directions at the same densities; 64 features: 44-64%, 1.8-6x; 2048 keeps
     # ~250 alive (benchmarks/bench_dictionaries.py, README "What was found")
-    d_sae: int = field(default=256, metadata={"help": "dictionary size (features)"})
+    d_sae: int = field(default=256, metadata={"help": "dictionary size (features), 1..131,072 (a memory cap: "
+                                                          "at most 2**26 weights per matrix)"})
 
     def __post_init__(self):
+        validate.check_fields(self)           # a config read from a file may hold anything
         if self.d_in < 1 or self.d_sae < 1:
             raise ValueError(f"d_in and d_sae must be >= 1 (got {self.d_in}, {self.d_sae})")
+        if self.d_sae > MAX_D_SAE or self.d_in * self.d_sae > MAX_SAE_WEIGHTS:
+            raise ValueError(f"d_sae = {self.d_sae:,} on a {self.d_in:,}-d layer: at most {MAX_D_SAE:,} features and "
+                             f"{MAX_SAE_WEIGHTS:,} weights per matrix (d_in x d_sae; {MAX_SAE_WEIGHTS // self.d_in:,} "
+                             f"features on this layer)")
 
     def to_dict(self) -> dict:
         return asdict(self)

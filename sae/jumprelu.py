@@ -88,7 +88,9 @@ class JumpReLUSAE(SAE):
 
     def __init__(self, cfg, generator=None):
         super().__init__(cfg, generator)
-        self.log_threshold = nn.Parameter(torch.full((cfg.d_sae,), float(torch.tensor(cfg.threshold_init).log())))   # [d_sae]
+        # the log taken on the CPU in float32 (as always), even when the module is built on the meta device
+        log_init = float(torch.tensor(cfg.threshold_init, device="cpu").log())
+        self.log_threshold = nn.Parameter(torch.full((cfg.d_sae,), log_init))   # [d_sae]
 
     @property
     def threshold(self) -> torch.Tensor:

@@ -4,7 +4,8 @@ SAELens's layout (`sae/saelens.py`), so an SAE trained elsewhere on this MLP's l
 """
 from pathlib import Path
 
-from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
+from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
+                       safe_torch_load, stored_metrics)
 from sae.base import SAE
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens
@@ -25,11 +26,13 @@ def sae_from_checkpoint(ckpt, path: Path) -> SAE:
     checkpoint holding the same keys); a mismatch -> PipelineError naming `path`."""
     require_keys(ckpt, ["config", "state_dict"], path, "SAE checkpoint", SAE_REMEDY)
     try:
-        sae = build_sae(config_from_dict(ckpt["config"]))
-        sae.load_state_dict(ckpt["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as e:
+        cfg = config_from_dict(ckpt["config"])
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
         msg = " ".join(str(e).split())[:200]
         raise PipelineError(f"{path}: not an SAE checkpoint of this project ({msg}); {SAE_REMEDY}") from None
+    require_state_shapes(lambda: build_sae(cfg), ckpt["state_dict"], path, "SAE checkpoint", SAE_REMEDY)  # before allocating
+    sae = build_sae(cfg)
+    sae.load_state_dict(ckpt["state_dict"])
     return sae
 
 
@@ -45,4 +48,4 @@ def load_sae(path: Path, device="cpu") -> SAE:
 
 def sae_metrics_of(path: Path) -> dict:
     """The metrics stored in an SAE file (empty dict if none)."""
-    return safe_torch_load(path, "SAE checkpoint", SAE_REMEDY).get("metrics", {})
+    return stored_metrics(safe_torch_load(path, "SAE checkpoint", SAE_REMEDY))

@@ -30,6 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from common.io import PipelineError, atomic_path, atomic_write_text
+from common.validate import shown
 from sae.base import ARCHITECTURES, SAE
 from sae.registry import SAE_REMEDY, build_sae, config_fields, sae_config
 
@@ -113,11 +114,15 @@ def _read_cfg(folder: Path) -> dict:
         cfg = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"not valid JSON ({type(e).__name__})") from None
+    except RecursionError:          # [[[[...]]]] nested past Python's stack: no config is that deep
+        raise _bad(path, "not a SAELens config (JSON nested too deeply to read)") from None
     if not isinstance(cfg, dict):
         raise _bad(path, f"expected a JSON object, got {type(cfg).__name__}")
     missing = [k for k in ("d_in", "d_sae", "architecture") if k not in cfg]
     if missing:
         raise _bad(path, f"missing fields {missing}")
+    if not isinstance(cfg["architecture"], str):
+        raise _bad(path, f"architecture = {shown(cfg['architecture'])}: expected a name like 'topk'")
     return cfg
 
 
@@ -135,7 +140,7 @@ def _check_cfg(path: Path, cfg: dict) -> dict:
     d_in, d_sae = cfg["d_in"], cfg["d_sae"]
     if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (d_in, d_sae)):
         raise _bad(path, f"d_in = {d_in!r}, d_sae = {d_sae!r}: expected positive integers")
-    if cfg.get("dtype", "float32") not in _DTYPES:
+    if not isinstance(cfg.get("dtype", "float32"), str) or cfg.get("dtype", "float32") not in _DTYPES:
         raise _bad(path, f"dtype {cfg.get('dtype')!r}: expected a float type")
     if cfg.get("apply_b_dec_to_input", True) is not True:
         raise _bad(path, "apply_b_dec_to_input is not true: this project's SAE always subtracts b_dec before encoding")

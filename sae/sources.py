@@ -15,6 +15,7 @@ state travels in the training checkpoint, so a resumed run draws what an uninter
 """
 import torch
 
+from common.checkpoint import set_generator_state_
 from dataset.task import draw_inputs, input_keys, stream_seed, target
 
 
@@ -65,7 +66,14 @@ class TensorSource:
         return {"perm": self.perm.cpu(), "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
-        self.perm, self.pos = state["perm"], state["pos"]
+        """The order of a checkpoint; ValueError unless it is a permutation of these rows and a position in it."""
+        perm, pos = (state.get("perm"), state.get("pos")) if isinstance(state, dict) else (None, None)
+        if not (torch.is_tensor(perm) and perm.dtype == torch.long and perm.shape == (self.n_train,)
+                and torch.equal(perm.sort().values, torch.arange(self.n_train))):
+            raise ValueError(f"source.perm: expected a permutation of the {self.n_train:,} training rows")
+        if not (isinstance(pos, int) and not isinstance(pos, bool) and 0 <= pos <= self.n_train):
+            raise ValueError(f"source.pos = {pos!r}: expected 0..{self.n_train:,}")
+        self.perm, self.pos = perm, pos
 
 
 class StreamSource:
@@ -126,4 +134,6 @@ class StreamSource:
         return {"stream_generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.generator.set_state(state["stream_generator"])
+        """The stream's place from a checkpoint; ValueError unless it is a generator state."""
+        set_generator_state_(self.generator, state.get("stream_generator") if isinstance(state, dict) else state,
+                             "source.stream_generator")

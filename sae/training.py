@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
-from common.checkpoint import load_checkpoint, save_checkpoint
+from common.checkpoint import check_layout, load_checkpoint, load_optimizer_state_, save_checkpoint, set_generator_state_
 from common.io import PipelineError
 from sae.base import SAE, SAEConfig
 from sae.registry import architecture_class, build_sae
@@ -232,9 +232,21 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
                              required=CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY, what="SAE training checkpoint")
         sae = sae_from_checkpoint(ck, checkpoint_path).to(device)
         optimizer = make_optimizer(sae, tc)
-        optimizer.load_state_dict(ck["optimizer"])
-        generator.set_state(ck["generator"])
-        source.load_state_dict(ck["source"])
+        try:                            # every entry checked before it is used: a bad one is one line
+            load_optimizer_state_(optimizer, ck["optimizer"])
+            set_generator_state_(generator, ck["generator"])
+            source.load_state_dict(ck["source"])
+            check_layout(0, ck["step"], "step")
+            check_layout(since_fired, ck["since_fired"], "since_fired")
+            check_layout(0, ck["resampled"], "resampled")
+            check_layout(0.0, ck.get("seconds", 0.0), "seconds")
+            if not (isinstance(ck["step"], int) and 0 <= ck["step"] <= steps and isinstance(ck["resampled"], int)
+                    and ck["resampled"] >= 0 and bool((ck["since_fired"] >= 0).all())):
+                raise ValueError(f"step {ck['step']!r} of {steps}, resampled {ck['resampled']!r}: out of range")
+            if not isinstance(ck.get("history", []), list):
+                raise ValueError("history: expected a list")
+        except ValueError as e:
+            raise PipelineError(f"{checkpoint_path}: not a usable SAE training checkpoint ({e}); {CHECKPOINT_REMEDY}") from None
         step, since_fired, resampled = ck["step"], ck["since_fired"], ck["resampled"]
         seconds_before, history = ck.get("seconds", 0.0), list(ck.get("history", []))
 

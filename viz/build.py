@@ -17,6 +17,7 @@ from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTR
 from analysis.labels_io import read_labels
 from analysis.run import load_run_models
 from common.io import atomic_write_text, read_metrics, require_inputs
+from common.summary import number_at
 from dataset.data_loader import load_excel
 from dataset.task import REFERENCE_INPUTS, ground_truth
 from sae.splice import chunked_pass
@@ -165,7 +166,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
     card_contrib = ((fs.mean_h_firing - sae.b_dec.detach()[None, :]) * sae.W_enc.detach().T).numpy()
     card_contrib[fs.counts.numpy() == 0] = 0
     m = read_metrics(paths.metrics)
-    test = ((m.get("mlp") or {}).get("test") or {}).get("exact_match")
+    test = number_at(m, "mlp", "test", "exact_match")
     subtitle = (f"run {paths.root} · SAE {sae.cfg.architecture}, d_sae {sae.cfg.d_sae} · "
                 f"{len(x):,} fresh inputs (seed {seed})" + (f" · MLP test exact-match {test:.1%}" if test is not None else ""))
     return ReportInputs(

@@ -147,4 +147,5 @@ def fmt(v, digits: int = 3) -> str:
 
 
 def pct(v) -> str:
-    return "—" if v is None else f"{100 * float(v):.1f}%"
+    """A share as a percentage; absent or not a number (a hand-edited metrics.json): a dash."""
+    return f"{100 * v:.1f}%" if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v else "—"

@@ -8,6 +8,7 @@ script only formats and orders them.
 import numpy as np
 import plotly.graph_objects as go
 
+from common.summary import number_at
 from viz import data as vd
 from viz.common import esc, figure_html, fmt, json_for_script, page, pct, section
 
@@ -83,13 +84,11 @@ def metrics_section(metrics: dict) -> str:
 def headline(metrics: dict, rd) -> str:
     """The few numbers a reader wants first."""
     items = []
-    test = (metrics.get("mlp") or {}).get("test") or {}
-    if test:
-        items.append(("MLP test exact-match", pct(test.get("exact_match"))))
-        items.append(("MLP test MSE", fmt(test.get("mse"), 4)))
-    sae = metrics.get("sae") or {}
+    if isinstance(metrics.get("mlp", {}).get("test"), dict):
+        items.append(("MLP test exact-match", pct(number_at(metrics, "mlp", "test", "exact_match"))))
+        items.append(("MLP test MSE", fmt(number_at(metrics, "mlp", "test", "mse"), 4)))
     for k, label in (("fvu", "SAE FVU"), ("l0", "SAE L0"), ("spliced_exact_match", "spliced exact-match")):
-        v = sae.get(k, (sae.get("eval") or {}).get(k) if isinstance(sae.get("eval"), dict) else None)
+        v = number_at(metrics, "sae", k) if k in metrics.get("sae", {}) else number_at(metrics, "sae", "eval", k)
         if v is not None:
             items.append((label, pct(v) if "exact" in k else f"{v:.1f}" if k == "l0" else f"{v:.3f}"))
     f, n = rd.features, rd.neurons

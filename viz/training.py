@@ -72,10 +72,19 @@ def sae_figure(history: list) -> tuple[go.Figure, str]:
     return fig, caption
 
 
+def _usable(history, keys) -> list:
+    """`history` when it is a list of records holding a number under each of `keys`, else [] (a model file
+    written before histories were kept, or altered: its page says there is none, it does not fail)."""
+    ok = isinstance(history, list) and all(
+        isinstance(h, dict) and all(isinstance(h.get(k), (int, float)) and not isinstance(h.get(k), bool) for k in keys)
+        for h in history)
+    return history if ok else []
+
+
 def build(paths, subtitle: str = "") -> tuple[str, int]:
     parts, n_plots = [], 0
     mlp_m = mlp_metrics_of(paths.mlp)
-    history = mlp_m.get("history") or []
+    history = _usable(mlp_m.get("history"), ("epoch", "train_loss", "val_mse", "val_exact_match"))
     if history:
         fig, cap = mlp_figure(history, mlp_m.get("best_epoch"))
         parts.append(section("MLP (train_mlp.py)", figure_html(fig, "history-mlp", cap, height=380), anchor="mlp"))
@@ -83,7 +92,7 @@ def build(paths, subtitle: str = "") -> tuple[str, int]:
     else:
         parts.append(section("MLP (train_mlp.py)", f'<p class="missing">No history in {esc(paths.mlp.name)}: it was '
                              'trained before train_mlp.py kept one; retrain it to see the curves.</p>', anchor="mlp"))
-    history = sae_metrics_of(paths.sae).get("history") or []
+    history = _usable(sae_metrics_of(paths.sae).get("history"), ("step",))
     if history:
         fig, cap = sae_figure(history)
         parts.append(section("Sparse autoencoder (train_sae.py)", figure_html(fig, "history-sae", cap, height=360), anchor="sae"))

@@ -122,11 +122,14 @@ def test_probe_bad_input_one_line(run, bad):
     assert "expected 10 comma-separated integers" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_probe_bad_feature_ids_and_missing_sae(run, tmp_path):
+def test_probe_bad_feature_ids_and_missing_sae(run, tmp_path, capsys):
     with pytest.raises(PipelineError, match="features 0..31"):
         probe(run, "--ablate", "99")
-    with pytest.raises(PipelineError, match="ID=VALUE"):
+    with pytest.raises(PipelineError, match="features 0..31"):
+        probe(run, "--clamp", "99=1")
+    with pytest.raises(SystemExit) as e:     # the form is a flag's: refused by argparse, before any work
         probe(run, "--clamp", "3")
+    assert e.value.code == 2 and "ID=VALUE" in capsys.readouterr().err
     from common.paths import RunPaths
     with pytest.raises(PipelineError, match="train_mlp.py"):
         probe(RunPaths(tmp_path / "empty"))

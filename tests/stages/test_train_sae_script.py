@@ -82,7 +82,7 @@ def test_tiny_sweep_writes_one_sae_per_value_a_table_and_an_offline_chart(copy_r
 
 def test_a_bad_sweep_value_is_refused_before_any_training(copy_run):
     run = copy_run()
-    with pytest.raises(PipelineError, match=r"--sweep 'd_sae=32,-1': d_sae: expected an integer >= 1"):
+    with pytest.raises(PipelineError, match=r"--sweep 'd_sae=32,-1': d_sae: expected an integer 1..131,072"):
         train_sae.main(train_sae.parse_args(["--run-dir", str(run.root), *TINY, "--sweep", "d_sae=32,-1"]))
     assert run.sae_names() == [] and not (run.root / "sae").exists()
 
