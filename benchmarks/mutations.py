@@ -183,8 +183,8 @@ MUTANTS = [
     M("interchange-source-base", "analysis/interchange.py", "f[:, ids] = f_src[:, ids].to(f.device)",
       "f[:, ids] = f[:, ids]", "interchange patches nothing"),
     # --- I/O, the task --------------------------------------------------------------------------------
-    M("metrics-unlocked", "common/io.py", "    with locked(path):\n        data = read_metrics(path)",
-      "    if True:\n        data = read_metrics(path)", "metrics.json updated without the lock"),
+    M("metrics-unlocked", "common/io.py", "    with locked(path):\n        data, problem = _read_metrics(path)",
+      "    if True:\n        data, problem = _read_metrics(path)", "metrics.json updated without the lock"),
     M("metrics-section-merge", "common/io.py", "        data[section] = values\n",
       "        data = {section: values}\n", "a stage's update drops every other section"),
     M("atomic-group-no-undo", "common/io.py", "                if path in backups:\n                    os.replace(backups.pop(path), path)",

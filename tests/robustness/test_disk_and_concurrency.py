@@ -127,33 +127,32 @@ def test_run_main_turns_a_stray_os_error_into_one_line(capsys, tmp_path):
 
 
 def test_a_metrics_writer_waits_while_another_is_between_its_read_and_its_write(tmp_path, monkeypatch):
-    """The interleaving a lost update needs, forced: writer A is held right after reading metrics.json;
-    writer B must not read until A has written (then both sections survive). Without the lock, B reads
-    the old file at once and one of the two sections is lost, every time."""
+    """The interleaving a lost update needs, forced: writer A is held after reading metrics.json, just
+    before writing it; writer B must not get that far until A has written (then both sections survive).
+    Without the lock, B reads the old file and reaches its write at once, and one section is lost."""
     path = tmp_path / "metrics.json"
     update_metrics(path, "old", {"v": 0})
-    a_has_read, release_a, b_has_read = threading.Event(), threading.Event(), threading.Event()
-    real_read = io.read_metrics
+    a_is_writing, release_a, b_is_writing = threading.Event(), threading.Event(), threading.Event()
+    real_write = io.atomic_write_text
 
-    def read(p):
-        data = real_read(p)
+    def write(p, text):
         if threading.current_thread().name == "A":
-            a_has_read.set()
+            a_is_writing.set()
             release_a.wait(30)
         else:
-            b_has_read.set()
-        return data
-    monkeypatch.setattr(io, "read_metrics", read)
+            b_is_writing.set()
+        real_write(p, text)
+    monkeypatch.setattr(io, "atomic_write_text", write)
     a = threading.Thread(target=update_metrics, args=(path, "a", {"v": 1}), name="A")
     b = threading.Thread(target=update_metrics, args=(path, "b", {"v": 2}), name="B")
     a.start()
-    assert a_has_read.wait(30)
+    assert a_is_writing.wait(30)
     b.start()
-    b_read_early = b_has_read.wait(2.0)                               # with the lock it cannot, however long
+    b_got_through = b_is_writing.wait(2.0)                            # with the lock it cannot, however long
     release_a.set()
     a.join(30)
     b.join(30)
-    assert not b_read_early, "writer B read metrics.json while writer A held it between its read and its write"
+    assert not b_got_through, "writer B read and wrote metrics.json while writer A was between its read and its write"
     assert json.loads(path.read_text()) == {"old": {"v": 0}, "a": {"v": 1}, "b": {"v": 2}}
 
 
