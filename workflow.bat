@@ -46,7 +46,7 @@ goto ready
 echo       .venv is up to date
 goto ready
 :setupfail
-echo FAILED at stage: Setting up environment 1>&2
+>&2 echo FAILED at stage: Setting up environment
 exit /b 1
 
 :ready
