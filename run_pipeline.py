@@ -36,7 +36,8 @@ from common import validate
 from common.flags import ArgumentParser
 from common.interrupt import INTERRUPTED
 from common.paths import DEFAULT_RUN_DIR
-from common.pipeline import SETUP_STEPS, STAGE_KEYS, STAGES, SUMMARY_SCRIPT, TOTAL_STEPS, script_module, setup_hash, stage_argv
+from common.pipeline import (SETUP_STEPS, STAGE_KEYS, STAGES, SUMMARY_SCRIPT, TOTAL_STEPS, script_module, setup_hash,
+                             stage_argv)
 
 INTERRUPT_EXIT = 130
 ROOT = Path(__file__).resolve().parent
@@ -126,7 +127,8 @@ def main(args) -> int:
             print(f"FAILED at stage {step} (fix the error above, then: {WORKFLOW} --from {stage.key})", file=sys.stderr)
             return INTERRUPT_EXIT if code == INTERRUPT_EXIT else 1
     times = [f"{key}={s:.2f}" for key, s in seconds.items()]
-    return run(SUMMARY_SCRIPT, ["--run-dir", args.run_dir, "--seconds", f"{time.time() - start:.2f}", "--stage-seconds", *times])
+    total = f"{time.time() - start:.2f}"
+    return run(SUMMARY_SCRIPT, ["--run-dir", args.run_dir, "--seconds", total, "--stage-seconds", *times])
 
 
 if __name__ == "__main__":
