@@ -43,6 +43,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@torch.no_grad()  # nothing here trains: no autograd graph (run alone or in run_pipeline.py's process)
 def main(args) -> dict:
     """The "reports" section of the (last) SAE reported; compare.html is rewritten every time."""
     stats = None
@@ -90,5 +91,4 @@ def report_one(args, paths) -> dict:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     run_main(main, parse_args())

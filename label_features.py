@@ -42,6 +42,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@torch.no_grad()  # nothing here trains: no autograd graph (run alone or in run_pipeline.py's process)
 def main(args) -> dict:
     """The labels' summary (with --sae all: {name: summary})."""
     targets = selected_saes(args)
@@ -65,5 +66,4 @@ def main(args) -> dict:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     run_main(main, parse_args())

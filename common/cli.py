@@ -8,29 +8,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from common.flags import MAX_ERROR_CHARS, ArgumentParser, one_line  # noqa: F401 (re-exported)
 from common.interrupt import INTERRUPTED
 from common import validate
 from common.io import PipelineError, write_problem
 from common.paths import DEFAULT_RUN_DIR, RunPaths
 
 DEFAULT_SEED = 0
-MAX_ERROR_CHARS = 600   # an error line stays readable whatever path or value it names
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with the pipeline's error format: a bad flag is one line on stderr,
-    `error: argument --lr: expected a finite number > 0, got 'inf'`, exit code 2 (argparse's own
-    prints the usage first). Every stage script builds its parser with this class."""
-
-    def error(self, message):
-        print(f"error: {one_line(message)} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-def one_line(message) -> str:
-    """A message as one bounded line."""
-    text = " ".join(str(message).split())
-    return text if len(text) <= MAX_ERROR_CHARS else f"{text[:MAX_ERROR_CHARS - 3]}... ({len(text):,} characters)"
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -18,8 +18,6 @@ import argparse
 import dataclasses
 import math
 
-import torch
-
 # Seeds derive stream seeds as seed * 1000 + k (dataset.task.stream_seed, plus small offsets);
 # torch.Generator.manual_seed takes < 2**64 and numpy 32-bit seeds, so 2**32 - 1 keeps all of them
 # in range with room to spare.
@@ -108,6 +106,8 @@ def device(text) -> str:
     name = str(text).strip()
     if name == "auto":
         return name
+    import torch  # here, not at the top: run_pipeline.py --check imports this module without torch
+
     expected = "auto, cpu, cuda or cuda:N"
     try:
         dev = torch.device(name)

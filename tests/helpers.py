@@ -1,5 +1,6 @@
 """The one home of the test suite's tiny configurations: small SAEs, training settings and runs
 that exercise every code path in seconds on two cores."""
+import json
 from dataclasses import fields
 from pathlib import Path
 
@@ -84,3 +85,21 @@ def add_labelled_matryoshka(paths: RunPaths, name: str = "mat") -> None:
              metrics={"fvu": 0.5, "l0": 4.0})
     label_features.main(label_features.parse_args(["--run-dir", str(paths.root), "--sae", name, "--n-inputs", "2000",
                                                    "--quiet"]))
+
+
+# metrics.json without the wall-clock fields: keys ending in `seconds` and the reports' `timings`
+WALL_CLOCK_KEYS = ("timings",)
+
+
+def normalised_metrics(run: RunPaths, *other_roots) -> str:
+    def clean(d):
+        if isinstance(d, dict):
+            return {k: clean(v) for k, v in d.items() if not k.endswith("seconds") and k not in WALL_CLOCK_KEYS}
+        if isinstance(d, list):
+            return [clean(v) for v in d]
+        if isinstance(d, str):
+            for root in (run.root, *other_roots):
+                d = d.replace(str(root), "<run>")
+            return d
+        return d
+    return json.dumps(clean(json.loads(run.metrics.read_text())), indent=1, sort_keys=True)

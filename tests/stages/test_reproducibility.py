@@ -23,30 +23,13 @@ import label_features
 import train_mlp
 import train_sae
 from common.paths import RunPaths
-from tests.helpers import TINY, TINY_SAE_FLAGS, build_tiny_run
+from tests.helpers import TINY, TINY_SAE_FLAGS, build_tiny_run, normalised_metrics
 from dataset.data_loader import load_excel
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.sae_definition import load_sae
 
 SAE_FLAGS = [*TINY_SAE_FLAGS, "--resample-at", "0.5"]   # resampling draws random numbers too
-WALL_CLOCK_KEYS = ("timings",)
-
-
-def normalised_metrics(run: RunPaths, *other_roots) -> str:
-    def clean(d):
-        if isinstance(d, dict):
-            return {k: clean(v) for k, v in d.items() if not k.endswith("seconds") and k not in WALL_CLOCK_KEYS}
-        if isinstance(d, list):
-            return [clean(v) for v in d]
-        if isinstance(d, str):
-            for root in (run.root, *other_roots):
-                d = d.replace(str(root), "<run>")
-            return d
-        return d
-    return json.dumps(clean(json.loads(run.metrics.read_text())), indent=1, sort_keys=True)
-
-
 def finish_run(run: RunPaths, seed: int = 0) -> tuple[RunPaths, dict]:
     """Stages 4-7 on top of a run that has data, MLP and activations; returns the run and the probe's
     JSON result (stage 6 writes nothing, so its output is compared instead)."""

@@ -119,9 +119,3 @@ def test_real_processes_on_an_empty_run_folder(tmp_path):
         assert f"run {first} --run-dir {run.root} first" in err, err
     assert list(run.root.iterdir()) == []
 
-
-@pytest.mark.skipif(shutil.which("bash") is None, reason="workflow.sh needs bash")
-def test_workflow_from_refuses_an_unknown_stage():
-    out = subprocess.run(["bash", "workflow.sh", "--from", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 2
-    assert "--from 'nonsense'" in out.stderr and all(s in out.stderr for s in ("data", "mlp", "harvest", "sae", "labels", "probe", "reports"))
