@@ -287,8 +287,9 @@ function card(c) {
   h += '<table><tr><th>precision</th><th>recall</th><th>F1</th><th>density</th><th>mean act</th><th>max act</th></tr><tr><td>' + f3(c.p) +
     '</td><td>' + f3(c.r) + '</td><td>' + f3(c.f) + '</td><td>' + pc(c.d) + '</td><td>' + f3(c.ma) + '</td><td>' + f3(c.mx) + '</td></tr></table>';
   if (c.hs !== null && c.hs !== undefined) h += '<div class="lbl">absorbed by: silent on ' + pc(c.hs) + ' of the inputs where its explanation holds; ' +
-    (c.ab.length ? 'features precise for it that fire there (share of those inputs)</div><div class="nb">' + nbList(c.ab, 'fires on') + '</div>'
-                 : 'no feature precise for it fills that hole</div>');
+    (c.ab.length ? 'there fire, precise for its explanation:</div><div class="nb">' +
+       c.ab.map(a => 'f' + a[0] + ' <span style="color:#5b6577">(on ' + pc(a[1]) + ' of them)</span> ' + esc(a[2])).join('<br>') + '</div>'
+     : 'no feature precise for its explanation fills that hole</div>');
   h += '<div class="cols"><div>' + hist(c);
   h += '<div class="lbl">activation where it fires, mean per ground-truth value (r: correlation)</div>';
   c.g.forEach(g => h += bars(g[3], g[2], 'vs ' + g[0] + '   r = ' + f3(g[1]), false, '#2f5fd0'));
