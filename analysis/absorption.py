@@ -13,9 +13,10 @@ For one set of units (an SAE's features, the neurons, random directions at the f
 chosen on one stream of fresh inputs ("explain") and measured on another ("analysis"), the held-out
 rule of every label:
 - the parent's **unit**: of the units firing on at least 0.1% of inputs (not ultralow) with precision
-  P(parent | unit fires) >= PRECISE (0.8; and at least halfway from the parent's base rate to 1), the one of highest F1 against the parent (the issue's rule; SAEBench
-  picks "main latents" by k-sparse probing against a probe that estimates the concept). A parent no unit
-  is precise for is *not represented* and left out of the shares.
+  P(parent | unit fires) >= PRECISE (0.8; and at least halfway from the parent's base rate to 1), the
+  one of highest F1 against the parent (the issue's rule; SAEBench picks "main latents" by k-sparse
+  probing against a probe that estimates the concept). A parent no unit is precise for is *not
+  represented* and left out of the shares.
 - a child's **units**: every other such unit precise for the child (the same bar): units that live
   inside the child (a unit for a sub-case of the child counts).
 - the parent unit's *level* on an input: its activation over its typical activation (the median where
@@ -28,8 +29,8 @@ On every input where the parent holds (it lies in exactly one child):
   the parent's typical firing that is missing where a child's unit fires instead (SAEBench's
   absorption fraction, with the parent's typical firing in place of the probe's projection). Full
   absorption counts 1 here, so partial >= full.
-A parent's shares are means over its inputs; a family's pools its represented parents' inputs; `overall`
-is the mean of the families' shares (each hierarchy kind counts once: the target family has the most
+A parent's shares are means over its inputs; a family's pools its represented parents' inputs; the
+headline (`<set>_absorption_full`, `_partial`) is the mean of the families' shares (each hierarchy kind counts once: the target family has the most
 parents). A child is *absorbed* (the issue's stricter per-child rule) when the parent's unit's recall on
 it is < 0.5 while the median over its siblings is >= 0.8, and at least half of its inputs are fully
 absorbed.
