@@ -3,9 +3,11 @@
 Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2) and <run-dir>/sae/sae_model.pth (stage 4), or with
        --sae NAME the named SAE <run-dir>/sae/NAME/ (--sae all: every SAE of the run, one by one).
 Writes <run-dir>/reports/features.csv and neurons.csv (one row per unit: explanation, the
-       variables it uses, score, F1, causal effects), reports/labels.pt (the fresh inputs and every
-       unit's F1 against every single condition) and the "interpretability" section of metrics.json
-       (with the random-direction control); for a named SAE, in reports/NAME/ and section
+       variables it uses, score, F1, causal effects, the hole of its explanation and the features
+       filling it), reports/absorption.csv (each hierarchy's parent and children, for the features,
+       neurons and random directions: analysis.absorption), reports/labels.pt (the fresh inputs and
+       every unit's F1 against every single condition) and the "interpretability" section of
+       metrics.json (with the random-direction control and absorption); for a named SAE, in reports/NAME/ and section
        "interpretability:NAME".
 Every later stage (feature_probe.py, feature_reports.py, feature_splitting.py) reads these and
 refuses them when they are missing or older than the MLP or SAE file.
@@ -22,6 +24,7 @@ import argparse
 
 import torch
 
+from analysis.absorption import absorption_line
 from analysis.labels import DEFAULT_N_INPUTS, MIN_N_INPUTS, build_labels
 from common.cli import ArgumentParser, add_common_args, add_sae_arg, pick_device, run_main, seed_everything, selected_saes
 from common.validate import int_range
@@ -61,7 +64,9 @@ def main(args) -> dict:
                   f"{s['features_split_monosemantic_share']:.1%} (random {s['random_directions_split_monosemantic_share']:.1%}, "
                   f"neurons {s['neurons_split_monosemantic_share']:.1%}), interchange "
                   f"{'-' if ic is None else f'{ic:.1%}'}, {s['n_inputs']} fresh inputs, {s['seconds']:.1f} s")
-            print(f"wrote {paths.features_csv}, {paths.neurons_csv.name}, {paths.labels_cache.name}")
+            print(f"  absorption, full/partial share of the parents' inputs (parents represented): "
+                  f"{absorption_line(s)}, {s['absorption_seconds']:.1f} s")
+            print(f"wrote {paths.features_csv}, {paths.neurons_csv.name}, {paths.absorption_csv.name}, {paths.labels_cache.name}")
     return out if args.sae == "all" else out[targets[0].sae_name]
 
 

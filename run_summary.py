@@ -40,7 +40,9 @@ def main(args) -> None:
     c = comparison(paths)
     if any(r["labelled"] for r in c["saes"]):
         print("  Every SAE of the run (explained: alive units at score >= 0.8; random: random directions, same density;"
-              "\n  split, random: the same under the split-aware grammar, a pointer pair and one value condition)")
+              "\n  split, random: the same under the split-aware grammar, a pointer pair and one value condition;"
+              "\n  absorb., random: full absorption, the share of a parent concept's inputs where its unit is silent"
+              "\n  and a child's unit fires, analysis.absorption)")
         for line in comparison_lines(c):
             print("    " + line)
     if args.stage_seconds:

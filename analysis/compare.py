@@ -5,7 +5,8 @@ One row per labelled SAE, from metrics.json alone (its `sae[:NAME]` and `interpr
 sections): dictionary, explained share of alive features with the random-direction control at the
 same densities, the same two shares under the split-aware grammar (a pointer pair and one value
 condition), the share if ultralow units counted, alive/dead/ultralow, FVU, L0, spliced exact-match,
-interchange success, pointer ramps and core concepts found; then one row for the MLP's neurons. The comparison page, the end-of-run
+interchange success, absorption (full and partial, `analysis.absorption`; the random directions' full
+absorption beside it), pointer ramps and core concepts found; then one row for the MLP's neurons. The comparison page, the end-of-run
 summary and feature_splitting.py all read it from here.
 """
 from common.io import read_metrics
@@ -47,6 +48,9 @@ def sae_row(name: str, sae: dict, interp: dict) -> dict:
         "ultralow": n(interp, "features_ultralow"),
         "fvu": n(sae, "fvu"), "l0": n(sae, "l0"), "spliced_exact_match": n(sae, "spliced_exact_match"),
         "interchange_success": n(interp, "interchange_success"),
+        "absorption_full": n(interp, "features_absorption_full"),
+        "absorption_partial": n(interp, "features_absorption_partial"),
+        "random_absorption_full": n(interp, "random_directions_absorption_full"),
         "ramps_found": _found(interp, "ramps_found", "features") if interp else None,
         "core_found": _found(interp, "core_concepts_found", "features") if interp else None,
         "labelled": bool(interp),
@@ -69,6 +73,7 @@ def comparison(paths: RunPaths) -> dict:
                "split_share": n("neurons_split_monosemantic_share"),
                "with_ultralow_share": n("neurons_monosemantic_share_with_ultralow"),
                "dead": n("neurons_dead"), "ultralow": n("neurons_ultralow"),
+               "absorption_full": n("neurons_absorption_full"), "absorption_partial": n("neurons_absorption_partial"),
                "ramps_found": _found(ref, "ramps_found", "neurons") if ref else None,
                "core_found": _found(ref, "core_concepts_found", "neurons") if ref else None}
     capacity = {k: n(k) for k in ("hidden_pcs_for_90", "hidden_pcs_for_99", "hidden_variance_explained_by_cell")}
@@ -97,7 +102,7 @@ def _num(v, fmt):
 def comparison_lines(c: dict) -> list[str]:
     """The comparison as a plain-text table (the end-of-run summary prints it)."""
     head = (f"{'SAE':<14}{'dictionary':<22}{'explained':>10}{'random':>8}{'split':>7}{'random':>8}{'alive':>7}{'dead':>6}"
-            f"{'FVU':>8}{'L0':>7}{'spliced':>9}{'interch.':>9}{'ramps':>7}")
+            f"{'FVU':>8}{'L0':>7}{'spliced':>9}{'interch.':>9}{'absorb.':>8}{'random':>7}{'ramps':>7}")
     lines = [head]
     for r in c["saes"]:
         dictionary = f"{r['architecture']} {r['d_sae']}"
@@ -105,11 +110,14 @@ def comparison_lines(c: dict) -> list[str]:
                      f"{_pct(r.get('split_share')):>7}{_pct(r.get('random_split_share')):>8}"
                      f"{_num(r['alive'], 'd'):>7}{_num(r['dead'], 'd'):>6}{_num(r['fvu'], '.4f'):>8}"
                      f"{_num(r['l0'], '.1f'):>7}{_pct(r['spliced_exact_match']):>9}"
-                     f"{_pct(r['interchange_success']):>9}{_num(r['ramps_found'], 'd') + '/9' if r['labelled'] else '-':>7}")
+                     f"{_pct(r['interchange_success']):>9}{_num(r.get('absorption_full'), '.3f'):>8}"
+                     f"{_num(r.get('random_absorption_full'), '.3f'):>7}"
+                     f"{_num(r['ramps_found'], 'd') + '/9' if r['labelled'] else '-':>7}")
     n = c["neurons"]
     lines.append(f"{'neurons':<14}{'the MLP hidden layer':<22}{_pct(n['explained_share']):>10}{'':>8}"
                  f"{_pct(n.get('split_share')):>7}{'':>8}"
                  f"{_num(n['alive'], 'd'):>7}{_num(n['dead'], 'd'):>6}{'':>8}{'':>7}{'':>9}{'':>9}"
+                 f"{_num(n.get('absorption_full'), '.3f'):>8}{'':>7}"
                  f"{_num(n['ramps_found'], 'd') + '/9' if n['ramps_found'] is not None else '-':>7}")
     if capacity_line(c):
         lines.append(capacity_line(c))

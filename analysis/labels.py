@@ -8,7 +8,9 @@ scores random directions of the hidden layer at the features' densities the same
 (`analysis.controls`), explains all three again under the split-aware grammar (a pointer pair and one
 value condition, `analysis.concepts`; columns `split_explanation`, `split_score`), measures each
 feature's zero-ablation effect where its explanation holds and where it does not
-(`analysis.causal.effects_table`) and runs the interchange test (`analysis.interchange`).
+(`analysis.causal.effects_table`), runs the interchange test (`analysis.interchange`) and measures
+absorption for the features, the neurons and the random directions, and each feature's hole
+(`analysis.absorption`; columns `hole_share`, `absorbed_by`).
 `build_labels(paths)` does it for a run's own models and writes the result
 (`analysis.labels_io.write_labels`); `label_features.py` is the stage that calls it.
 """
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from analysis.absorption import absorbed_by, absorption
 from analysis.capacity import layer_capacity
 from analysis.causal import effects_table
 from analysis.controls import random_direction_acts
@@ -26,6 +29,7 @@ from analysis.explain import NEURON_THRESHOLD_FRACTION, found_targets, held_out,
 from analysis.interchange import interchange_suite
 from analysis.labels_io import LABELS_VERSION, Labels, write_labels
 from analysis.run import load_run_models
+from analysis.splitting import explanation_truth
 from common.io import PipelineError
 from common.paths import RunPaths
 from dataset.task import sample_inputs, stream_seed, target
@@ -56,6 +60,22 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
     return labels
 
 
+def feature_holes(f_choose: torch.Tensor, x_choose: torch.Tensor, f: torch.Tensor, x: torch.Tensor,
+                  table: pd.DataFrame) -> pd.DataFrame:
+    """Columns hole_share and absorbed_by of every feature (`analysis.absorption.absorbed_by`) over its
+    explanation (a ramp's: its support); only the features that fire are candidates, the others get none."""
+    fires = torch.from_numpy(table["status"].isin(["alive", "ultralow"]).to_numpy().copy())
+    idx = torch.nonzero(fires).flatten()
+    out = pd.DataFrame({"hole_share": np.full(len(table), np.nan), "absorbed_by": [""] * len(table)})
+    if len(idx):
+        names = table["explanation"].to_numpy()[idx.numpy()].tolist()
+        holes = absorbed_by(f_choose[:, idx], f[:, idx], explanation_truth(names, x_choose), explanation_truth(names, x),
+                            ids=idx.numpy())
+        out.loc[idx.numpy(), ["hole_share", "absorbed_by"]] = holes.to_numpy()
+        out["hole_share"] = out["hole_share"].astype(float)
+    return out
+
+
 def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neurons: bool = True,
                  interchange: bool = True, keep_activations: bool = False) -> Labels:
     """The labelling of an (MLP, SAE) pair held in memory (see module docstring); `neurons=False`
@@ -79,12 +99,22 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
                                    (ex_n, h_c[:, width], h[:, width], "neuron", NEURON_THRESHOLD_FRACTION)):
         ex.table = pd.concat([ex.table, split_aware(a_c, x_choose, a, x, kind, frac)], axis=1)
     t_score = time.time() - t0 - t_acts
+    # absorption: each hierarchy's parent unit silent where a child's unit fires, for all three unit sets
+    t1 = time.time()
+    absorb = {"features": absorption(f_c, x_choose, f, x), "random_directions": absorption(r_c, x_choose, r, x)}
+    if neurons:
+        absorb["neurons"] = absorption(h_c, x_choose, h, x, threshold_fraction=NEURON_THRESHOLD_FRACTION)
+    absorption_table = pd.concat([a.table.assign(unit_set=k) for k, a in absorb.items()], ignore_index=True)
+    # and per feature: which features fill its explanation's hole (the cards' "absorbed by")
+    ex_f.table = pd.concat([ex_f.table, feature_holes(f_c, x_choose, f, x, ex_f.table)], axis=1)
+    t_absorb = time.time() - t1
     features = pd.concat([ex_f.table, effects_table(mlp, sae, f, ex_f, x)], axis=1)
     ic = interchange_suite(mlp, sae, features, seed) if interchange else {"interchange_success": None}
     found_f, found_n = found_targets(ex_f), found_targets(ex_n)
     y = target(x).float()
     summary = {
         **summarize(ex_f, "features"), **summarize(ex_n, "neurons"), **summarize(ctrl, "random_directions"),
+        **{k: v for name, a in absorb.items() for k, v in a.summary(name).items()},
         **layer_capacity(h, x),
         "ramps_found": {"features": found_f["ramps_found"], "neurons": found_n["ramps_found"]},
         "ramps_best": {"features": found_f["ramps_best"], "neurons": found_n["ramps_best"]},
@@ -98,12 +128,13 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
         "n_inputs": int(n_inputs), "seed": int(seed),
         "d_sae": int(sae.cfg.d_sae), "architecture": sae.cfg.architecture,
         "seconds": round(time.time() - t0, 2), "scoring_seconds": round(t_score, 2),
+        "absorption_seconds": round(t_absorb, 2),
         "version": LABELS_VERSION,
     }
     fs = summary["features_monosemantic_share"]
     ns = summary["neurons_monosemantic_share"]
     summary["monosemantic_ratio"] = float(fs / ns) if ns > 0 else None
-    return Labels(features=features, neurons=ex_n.table, summary=summary, inputs=x,
+    return Labels(features=features, neurons=ex_n.table, summary=summary, inputs=x, absorption=absorption_table,
                   concept_names=ex_f.heatmap_concepts, feature_f1=ex_f.heatmap_f1.astype(np.float32),
                   neuron_f1=ex_n.heatmap_f1.astype(np.float32),
                   extras={"hidden": h, "features": f} if keep_activations else {})

@@ -1,6 +1,7 @@
 """The labels on disk: what `label_features.py` writes and every later stage reads.
 
 `reports/features.csv` and `reports/neurons.csv` (one row per unit, see `analysis.explain`),
+`reports/absorption.csv` (one row per unit set, parent and child: `analysis.absorption`),
 `reports/labels.pt` (the fresh inputs and the unit-by-condition F1 matrices) and the
 "interpretability" section of metrics.json. `read_labels` is the one reader: it refuses labels that
 are missing, older than the MLP or SAE file, made by older scoring code or with another seed /
@@ -20,18 +21,20 @@ from dataset.task import N_INPUTS
 from mlp.activations import VALUE_LIMITS
 
 METRICS_SECTION = "interpretability"
-LABELS_VERSION = 5               # bump when the scoring changes, so labels made by older code are refused
-                                 # (5: split-aware columns; the control also covers ultralow densities)
-LABEL_FILES = ("features_csv", "neurons_csv", "labels_cache")    # RunPaths properties, in write_labels' order
+LABELS_VERSION = 6               # bump when the scoring changes, so labels made by older code are refused
+                                 # (5: split-aware columns; the control also covers ultralow densities;
+                                 # 6: absorption, absorption.csv and the hole_share / absorbed_by columns)
+LABEL_FILES = ("features_csv", "neurons_csv", "absorption_csv", "labels_cache")    # RunPaths properties, in write_labels' order
 FLOAT_FORMAT = "%.6g"            # every CSV of the reports: 6 significant digits
 PRODUCER = "label_features.py"
 # columns read back as text; every other non-numeric column is parsed by pandas
 STRING_COLUMNS = ("kind", "status", "explanation", "explanation_kind", "variables", "concept_explanation",
-                  "ramp_explanation", "split_explanation")
+                  "ramp_explanation", "split_explanation", "absorbed_by")
 NUMERIC_COLUMNS = ("density", "mean_act", "max_act", "score", "precision", "recall", "f1", "corr", "concept_f1",
                    "concept_score", "ramp_score", "effect_where_true", "effect_where_false", "effect_where_active",
-                   "effect_mean_abs", "split_score")
-EFFECT_COLUMNS = ("effect_where_true", "effect_where_false", "effect_where_active", "effect_mean_abs")  # features only
+                   "effect_mean_abs", "split_score", "hole_share")
+EFFECT_COLUMNS = ("effect_where_true", "effect_where_false", "effect_where_active", "effect_mean_abs")
+FEATURE_ONLY_COLUMNS = EFFECT_COLUMNS + ("hole_share", "absorbed_by")   # not in neurons.csv
 STATUSES = ("alive", "dead", "ultralow")
 
 
@@ -46,6 +49,8 @@ class Labels:
     feature_f1: np.ndarray               # [d_sae, n_concepts] F1 of each feature vs each single condition
     neuron_f1: np.ndarray                # [d_hidden, n_concepts]
     extras: dict = field(default_factory=dict)
+    absorption: pd.DataFrame = field(default_factory=pd.DataFrame)   # absorption.csv: one row per unit set,
+                                         # parent and child (analysis.absorption); not read back
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
@@ -63,11 +68,12 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def write_labels(paths: RunPaths, labels: Labels) -> None:
-    """features.csv, neurons.csv and labels.pt all or none (a failed write, e.g. a full disk, leaves the
+    """features.csv, neurons.csv, labels.pt and absorption.csv all or none (a failed write, e.g. a full disk, leaves the
     old three, never new tables beside an old labels.pt), then the metrics section they match."""
-    with atomic_group([getattr(paths, p) for p in LABEL_FILES]) as (features_tmp, neurons_tmp, cache_tmp):
+    with atomic_group([getattr(paths, p) for p in LABEL_FILES]) as (features_tmp, neurons_tmp, absorb_tmp, cache_tmp):
         labels.features.to_csv(features_tmp, index=False, float_format=FLOAT_FORMAT)
         labels.neurons.to_csv(neurons_tmp, index=False, float_format=FLOAT_FORMAT)
+        labels.absorption.to_csv(absorb_tmp, index=False, float_format=FLOAT_FORMAT)
         torch.save({"inputs": labels.inputs, "concept_names": list(labels.concept_names),
                     "feature_f1": torch.from_numpy(labels.feature_f1),
                     "neuron_f1": torch.from_numpy(labels.neuron_f1),
@@ -149,8 +155,8 @@ def _check_table(paths: RunPaths, path: Path, df: pd.DataFrame, rows: int, with_
     def bad(what: str) -> PipelineError:
         return PipelineError(f"{path}: {what}; {_rerun(paths)}")
 
-    wanted = ["unit", "monosemantic", *STRING_COLUMNS,
-              *(c for c in NUMERIC_COLUMNS if with_effects or c not in EFFECT_COLUMNS)]
+    wanted = [c for c in ("unit", "monosemantic", *STRING_COLUMNS, *NUMERIC_COLUMNS)
+              if with_effects or c not in FEATURE_ONLY_COLUMNS]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         raise bad(f"missing column(s) {shown(missing)} (expected the columns label_features.py writes)")

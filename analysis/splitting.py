@@ -64,14 +64,14 @@ def explanation_truth(names, x: torch.Tensor) -> torch.Tensor:
     gt = ground_truth(x)
     cells = cell_index(gt)
     out = torch.zeros(len(x), len(names), dtype=torch.bool)
-    cache = {}
-    for j, name in enumerate(names):
-        if not isinstance(name, str) or not name:
-            continue
-        concept = name.split(" | ", 1)[1] if name.startswith("ramp ") else name
-        if concept not in cache:
-            cache[concept] = cs.concept_truth(cs.column(concept), gt, cells)
-        out[:, j] = cache[concept]
+    cols = {j: cs.column(name.split(" | ", 1)[1] if name.startswith("ramp ") else name)
+            for j, name in enumerate(names) if isinstance(name, str) and name}
+    on_cells = [j for j, col in cols.items() if col < cs.n_cell]       # functions of the cell: one gather
+    if on_cells:
+        out[:, on_cells] = cs.cell_truth[:, [cols[j] for j in on_cells]][cells]
+    for j, col in cols.items():
+        if col >= cs.n_cell:
+            out[:, j] = cs.concept_truth(col, gt, cells)
     return out
 
 

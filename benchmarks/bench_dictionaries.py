@@ -12,7 +12,9 @@ it is measured, so an interrupted run keeps what it measured. The issue's defaul
 row ("rule"): >= 2048 latents, >= 50% alive, >= 50% of alive explained at score >= 0.8, and that share
 >= 3x the random-direction control's; "rule split" is the same under the split-aware grammar (a pointer pair
 and one value condition, `analysis.concepts`), with its own control. "+ultralow" is the explained share if
-ultralow features counted (alive or ultralow, score >= 0.8), as the neurons' is in labels.
+ultralow features counted (alive or ultralow, score >= 0.8), as the neurons' is in labels. "absorb"
+is full/partial absorption (`analysis.absorption`, as label_features.py measures it), "control" the
+random directions' full absorption.
 """
 import argparse
 import csv
@@ -44,7 +46,8 @@ COLUMNS = ["kind", "architecture", "size", "seed", "settings", "alive", "dead", 
            "spliced_exact_match", "mlp_exact_match", "explained_share", "control_share", "ratio",
            "neurons_share", "split_share", "split_control_share", "split_ratio", "neurons_split_share",
            "with_ultralow_share", "neurons_with_ultralow_share", "ramps_found", "core_found", "rule", "rule_split", "train_seconds", "label_seconds",
-           "recovered", "mmcs", "dead_share", "steps", "lr"]
+           "recovered", "mmcs", "dead_share", "steps", "lr",
+           "absorption_full", "absorption_partial", "control_absorption_full", "neurons_absorption_full"]
 
 
 def _value(text: str, like):
@@ -95,6 +98,12 @@ def write_row(path: Path, row: dict) -> None:
     """Append one row (header first when the file is new): a partial run keeps what it measured."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if header != COLUMNS:       # rows of another layout would land under the wrong names
+            raise PipelineError(f"--csv {path}: written with other columns (an older version of this benchmark); "
+                                f"expected a new file or one with the columns {','.join(COLUMNS)}")
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         if new:
@@ -144,7 +153,10 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
            "with_ultralow_share": s["features_monosemantic_share_with_ultralow"],
            "neurons_with_ultralow_share": s["neurons_monosemantic_share_with_ultralow"], "ramps_found": len(s["ramps_found"]["features"]),
            "core_found": len(s["core_concepts_found"]["features"]), "train_seconds": train_seconds,
-           "label_seconds": label_seconds, "steps": info["steps"], "lr": tc.lr}
+           "label_seconds": label_seconds, "steps": info["steps"], "lr": tc.lr,
+           "absorption_full": s["features_absorption_full"], "absorption_partial": s["features_absorption_partial"],
+           "control_absorption_full": s["random_directions_absorption_full"],
+           "neurons_absorption_full": s["neurons_absorption_full"]}
     row["rule"] = "MET" if meets_rule(row) else "no"
     row["rule_split"] = "MET" if meets_rule(row, split=True) else "no"
     return row
@@ -169,7 +181,8 @@ def measure_synthetic(arch, overrides, data, seed) -> dict:
 
 HEADER = (f"{'arch':<10} {'size':>5} {'seed':>4} {'alive/dead/ultralow':>19} {'FVU':>7} {'L0':>6} {'spliced':>7} "
           f"{'explained':>9} {'control':>7} {'ratio':>6} {'neurons':>7} {'split':>6} {'control':>7} {'ratio':>6} "
-          f"{'neurons':>7} {'+ultralow':>9} {'ramps':>5} {'rule':>4} {'rule split':>10} {'train s':>7} {'label s':>7}  settings")
+          f"{'neurons':>7} {'+ultralow':>9} {'ramps':>5} {'rule':>4} {'rule split':>10} {'absorb':>13} {'control':>7} "
+          f"{'train s':>7} {'label s':>7}  settings")
 
 
 def _x(ratio) -> str:
@@ -182,7 +195,13 @@ def row_line(r: dict) -> str:
             f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {_x(r['ratio']):>6} "
             f"{r['neurons_share']:7.1%} {r['split_share']:6.1%} {r['split_control_share']:7.1%} {_x(r['split_ratio']):>6} "
             f"{r['neurons_split_share']:7.1%} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{N_RAMPS} "
-            f"{r['rule']:>4} {r['rule_split']:>10} {r['train_seconds']:7.1f} {r['label_seconds']:7.1f}  {r['settings']}")
+            f"{r['rule']:>4} {r['rule_split']:>10} {_abs(r.get('absorption_full')):>6}/{_abs(r.get('absorption_partial')):<6} "
+            f"{_abs(r.get('control_absorption_full')):>7} {r['train_seconds']:7.1f} {r['label_seconds']:7.1f}  {r['settings']}")
+
+
+def _abs(v) -> str:
+    """An absorption share (None: no parent represented)."""
+    return "-" if v in (None, "") else f"{float(v):.3f}"
 
 
 def synthetic_line(r: dict) -> str:
@@ -198,13 +217,14 @@ def summarize_rows(rows: list) -> list[str]:
     for r in rows:
         if r["kind"] == "real":
             groups.setdefault((r["architecture"], int(r["size"]), r["settings"]), []).append(r)
-    f = lambda rs, k: [float(r[k]) for r in rs if r[k] not in ("", None, "inf")]
+    f = lambda rs, k: [float(r[k]) for r in rs if r.get(k) not in ("", None, "inf")]   # older CSVs lack some columns
 
     def span(rs, k, fmt, scale=1.0):
         v = [x * scale for x in f(rs, k)]
         return "-" if not v else f"{format(sum(v) / len(v), fmt)} ({format(min(v), fmt)}-{format(max(v), fmt)})"
     lines = [f"{'arch':<10} {'size':>5} {'seeds':>5} {'alive':>15} {'FVU':>22} {'explained %':>17} {'control %':>17} "
-             f"{'x random':>17} {'split %':>17} {'split ctrl %':>17} {'+ultralow %':>17} {'neurons %':>9} {'ramps':>7} rule  settings"]
+             f"{'x random':>17} {'split %':>17} {'split ctrl %':>17} {'+ultralow %':>17} {'neurons %':>9} {'ramps':>7} "
+             f"{'absorption full':>21} {'partial':>21} {'control full':>21} rule  settings"]
     for (arch, size, settings), rs in sorted(groups.items(), key=lambda kv: (ARCH_ORDER.get(kv[0][0], 9), kv[0][1:])):
         ramps = f(rs, "ramps_found")
         lines.append(
@@ -212,11 +232,13 @@ def summarize_rows(rows: list) -> list[str]:
             f"{span(rs, 'explained_share', '.1f', 100):>17} {span(rs, 'control_share', '.1f', 100):>17} "
             f"{span(rs, 'ratio', '.1f'):>17} {span(rs, 'split_share', '.1f', 100):>17} {span(rs, 'split_control_share', '.1f', 100):>17} "
             f"{span(rs, 'with_ultralow_share', '.1f', 100):>17} {sum(f(rs, 'neurons_share')) / len(rs) * 100:>9.1f} "
-            f"{f'{min(ramps):.0f}-{max(ramps):.0f}/{N_RAMPS}':>7} {sum(r['rule'] == 'MET' for r in rs)}/{len(rs)}   {settings}")
+            f"{f'{min(ramps):.0f}-{max(ramps):.0f}/{N_RAMPS}':>7} {span(rs, 'absorption_full', '.3f'):>21} "
+            f"{span(rs, 'absorption_partial', '.3f'):>21} {span(rs, 'control_absorption_full', '.3f'):>21} "
+            f"{sum(r['rule'] == 'MET' for r in rs)}/{len(rs)}   {settings}")
     return lines
 
 
-ARCH_ORDER = {a: i for i, a in enumerate(("topk", "batchtopk", "matryoshka", "relu", "jumprelu"))}
+ARCH_ORDER = {a: i for i, a in enumerate(("topk", "ortsae", "batchtopk", "matryoshka", "relu", "jumprelu"))}
 
 
 def int_list(lowest: int):

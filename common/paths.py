@@ -31,6 +31,7 @@ PRODUCERS = {
     "features_csv": ("labels ", "label_features.py"),
     "neurons_csv": ("labels ", "label_features.py"),
     "labels_cache": ("labels ", "label_features.py"),
+    "absorption_csv": ("labels ", "label_features.py"),
 }
 
 
@@ -201,6 +202,11 @@ class RunPaths:
     @property
     def neurons_csv(self) -> Path:
         return self.reports_dir / "neurons.csv"
+
+    @property
+    def absorption_csv(self) -> Path:
+        """label_features.py: absorption of every hierarchy's parent, per unit set (analysis.absorption)."""
+        return self.reports_dir / "absorption.csv"
 
     @property
     def splitting_csv(self) -> Path:

@@ -20,6 +20,8 @@ def _cell(key: str, v) -> str:
         return pct(v)
     if key == "x_random":
         return f"{v:.1f}x"
+    if key in ("absorption_full", "absorption_partial", "random_absorption_full"):
+        return f"{v:.3f}"
     if key in FMT:
         return FMT[key].format(v)
     return esc(v)
@@ -32,7 +34,9 @@ COLUMNS = [("sae", "SAE"), ("architecture", "architecture"), ("d_sae", "size"), 
            ("with_ultralow_share", "explained if ultralow units counted"),
            ("alive", "alive"), ("dead", "dead"), ("ultralow", "ultralow"),
            ("fvu", "FVU"), ("l0", "L0"), ("spliced_exact_match", "spliced exact-match"),
-           ("interchange_success", "interchange"), ("ramps_found", "ramps + sign (of 9)"),
+           ("interchange_success", "interchange"),
+           ("absorption_full", "full absorption (share of parent inputs)"), ("absorption_partial", "partial absorption"),
+           ("random_absorption_full", "full absorption, random directions"), ("ramps_found", "ramps + sign (of 9)"),
            ("core_found", "core concepts (of 38)")]
 
 
@@ -81,7 +85,12 @@ def compare_html(paths, c: dict) -> str:
     note = ("Every explanation is chosen on one set of fresh inputs and scored on another; a unit counts as explained "
             "when its score (the lesser F1 of where it fires and where it is silent; ramps also capped by |r|) is at "
             "least 0.8. Random directions: one per alive feature, thresholded to fire on the same share of inputs, "
-            "explained the same way. Units firing on fewer than 0.1% of inputs are ultralow and counted apart.")
+            "explained the same way. Units firing on fewer than 0.1% of inputs are ultralow and counted apart. "
+            "Absorption: for each parent concept of the task's hierarchies (a pointer value and its pointer pairs; "
+            "the sign of a - b and its values; target >= t and its values), the unit most F1-accurate for it among "
+            "those precise for it; full absorption is the share of the parent's inputs where that unit is silent "
+            "and a unit precise for the input's child fires; partial also counts where it fires weakly (the missing "
+            "part of its typical activation); the mean of the three families; - when no parent has a unit.")
     capacity = capacity_line(c)
     # feature_splitting.py's page, when it has been written (it is not one of every run's pages)
     name = esc(paths.splitting_html.name)

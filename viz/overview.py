@@ -140,6 +140,13 @@ def _round_list(a, d: int = 3) -> list:
     return [None if not np.isfinite(v) else round(float(v), d) for v in np.asarray(a, dtype=float)]
 
 
+def _absorbers(text) -> list:
+    """features.csv's absorbed_by ("155:0.96 33:0.41") as [(155, 0.96), (33, 0.41)]."""
+    if not isinstance(text, str) or not text:
+        return []
+    return [(int(j), float(c)) for j, c in (pair.split(":") for pair in text.split())]
+
+
 def card_data(rd) -> list:
     """One compact record per alive feature, in unit order. Effects are signed as contributions:
     + raises the spliced prediction (features.csv's effect_* columns are the change when the feature is
@@ -185,6 +192,9 @@ def card_data(rd) -> list:
             "se": (row.split_explanation if isinstance(getattr(row, "split_explanation", ""), str)
                    and row.split_explanation != row.explanation else ""),
             "ss": num(getattr(row, "split_score", None), 3),
+            # the hole of its explanation (where it holds and the feature is silent) and the features filling it
+            "hs": num(getattr(row, "hole_share", None), 3),
+            "ab": [[j, c, rd.feature_label(j)] for j, c in _absorbers(getattr(row, "absorbed_by", ""))],
         })
     return cards
 
@@ -275,6 +285,10 @@ function card(c) {
   if (c.se) h += '<div style="color:#5b6577">split-aware: <b>' + esc(c.se) + '</b> (score ' + f3(c.ss) + ')</div>';
   h += '<table><tr><th>precision</th><th>recall</th><th>F1</th><th>density</th><th>mean act</th><th>max act</th></tr><tr><td>' + f3(c.p) +
     '</td><td>' + f3(c.r) + '</td><td>' + f3(c.f) + '</td><td>' + pc(c.d) + '</td><td>' + f3(c.ma) + '</td><td>' + f3(c.mx) + '</td></tr></table>';
+  if (c.hs !== null && c.hs !== undefined) h += '<div class="lbl">absorbed by: silent on ' + pc(c.hs) + ' of the inputs where its explanation holds; ' +
+    (c.ab.length ? 'there fire, precise for its explanation:</div><div class="nb">' +
+       c.ab.map(a => 'f' + a[0] + ' <span style="color:#5b6577">(on ' + pc(a[1]) + ' of them)</span> ' + esc(a[2])).join('<br>') + '</div>'
+     : 'no feature precise for its explanation fills that hole</div>');
   h += '<div class="cols"><div>' + hist(c);
   h += '<div class="lbl">activation where it fires, mean per ground-truth value (r: correlation)</div>';
   c.g.forEach(g => h += bars(g[3], g[2], 'vs ' + g[0] + '   r = ' + f3(g[1]), false, '#2f5fd0'));
@@ -335,7 +349,9 @@ def dashboard(rd) -> str:
                 '<span id="pager"><button id="prev">◀</button><span id="pageinfo"></span><button id="next">▶</button></span></div>')
     intro = (f'<p class="caption">One card per alive feature (firing on at least {rd.ultralow:.1%} of {rd.n_fresh:,} fresh inputs); '
              f'{n_ultra} ultralow and {n_dead} dead features are listed in features.csv only. A card shows the explanation '
-             f'with its precision, recall and F1 against the ground truth, the feature\'s density, a histogram of its '
+             f'with its precision, recall and F1 against the ground truth, what it is absorbed by (the share of the inputs '
+             f'where its explanation holds and it is silent, and the features precise for that explanation that fire '
+             f'there), the feature\'s density, a histogram of its '
              f'activation where it fires, its mean activation against a, b and a − b where it fires (with the correlation r), '
              f'its effect on the spliced prediction, the neurons feeding it most, its nearest features by decoder cosine '
              f'and by co-activation, and examples: the top activations and {vd.PER_BAND} random inputs from each of '

@@ -122,7 +122,14 @@ def test_feature_splitting_and_the_comparison_read_the_labels(sweep_run, capsys)
     assert row["explained_share"] == lab["features_monosemantic_share"] and row["alive"] == lab["features_alive"]
     assert row["random_share"] == lab["random_directions_monosemantic_share"]
     assert c["neurons"]["explained_share"] == lab["neurons_monosemantic_share"]
+    # absorption of every unit set, from label_features.py's metrics and absorption.csv
+    assert row["absorption_full"] == lab["features_absorption_full"]
+    assert c["neurons"]["absorption_full"] == lab["neurons_absorption_full"]
+    table = pd.read_csv(sweep_run.for_sae("tk8").absorption_csv)
+    assert set(table["unit_set"]) == {"features", "neurons", "random_directions"}
+    assert lab["features_absorption_parents"] == table["parent"].nunique() == 18
     lines = comparison_lines(c)
+    assert "absorb." in lines[0]
     assert lines[1].startswith("tk16") and lines[-2].startswith("neurons")
     assert lines[-1].startswith("The hidden layer:") and 1 <= c["capacity"]["hidden_pcs_for_90"] <= 64
 

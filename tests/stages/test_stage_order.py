@@ -25,7 +25,7 @@ from tests.conftest import ROOT
 from tests.helpers import TINY_SAE_FLAGS
 
 DATA = ("train_xlsx", "val_xlsx", "test_xlsx")
-LABELS = ("features_csv", "neurons_csv", "labels_cache")
+LABELS = ("features_csv", "neurons_csv", "absorption_csv", "labels_cache")
 ALL = DATA + ("mlp", "activations", "sae") + LABELS
 
 
@@ -60,7 +60,8 @@ CASES = [
     ("feature_probe before the SAE", DATA + ("mlp", "activations"), feature_probe, [], "sae", "train_sae.py"),
     ("feature_probe before the labels", DATA + ("mlp", "activations", "sae"), feature_probe, [], "features_csv",
      "label_features.py"),
-    ("feature_probe without labels.pt", DATA + ("mlp", "activations", "sae", "features_csv", "neurons_csv"), feature_probe,
+    ("feature_probe without labels.pt", DATA + ("mlp", "activations", "sae", "features_csv", "neurons_csv", "absorption_csv"),
+     feature_probe,
      [], "labels_cache", "label_features.py"),
     ("feature_reports on an empty folder", (), feature_reports, [], "train_xlsx", "dataset/data_generator.py"),
     ("feature_reports before the SAE", DATA + ("mlp", "activations"), feature_reports, [], "sae", "train_sae.py"),

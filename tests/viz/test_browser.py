@@ -109,6 +109,7 @@ def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
                 rows = page.locator("table.compare tbody tr")
                 assert rows.count() == 2 and rows.first.inner_text().startswith("default")
                 assert rows.last.inner_text().startswith("neurons")
+                assert "full absorption" in page.locator("table.compare thead").inner_text()
             page.screenshot(path=str(shot), full_page=True)
         finally:
             context.close()
@@ -143,6 +144,8 @@ def check_dashboard(page, stats) -> None:
     page.wait_for_timeout(100)
     assert page.locator("#cards .card").count() >= 1
     assert first_id in page.locator("#cards .card").first.inner_text()
+    # a card with an explanation says what fills its hole (absorbed by ...)
+    assert page.locator("#cards .card", has_text="absorbed by: silent on").count() >= 1
     page.fill("#q", "no feature is explained by this")
     page.wait_for_timeout(100)
     assert page.locator("#cards .card").count() == 0
