@@ -328,6 +328,22 @@ def test_real_libraries_agree_with_the_imported_sae(tmp_path):
     sae_lens = pytest.importorskip("sae_lens", reason="sae-lens not installed (pip install -e '.[saelens]' in a venv "
                                                       "of its own: benchmarks/check_import.py)")
     from benchmarks.check_import import compare_all
-    worst = compare_all(tmp_path, d_in=D_IN, d_sae=D_SAE, h=_h(300))
-    assert worst and max(worst.values()) < 1e-5, worst
-    assert sae_lens is not None
+    diffs = compare_all(tmp_path, d_in=D_IN, d_sae=D_SAE, h=_h(300))
+    assert len(diffs) >= 6 and max(rel for _, rel in diffs.values()) < 1e-5, diffs
+    assert sae_lens.__version__.startswith("6.")
+
+
+def test_summary_table_fits_any_name_and_cuts_long_ones_visibly():
+    from analysis.compare import comparison_lines, origin_text, sae_row
+    names = ["default", "saelens_topk25_topk_256", "x" * 64]
+    rows = [sae_row(n, {"config": {"architecture": "topk", "d_sae": 256}, "fvu": 0.01, "l0": 16.0}, {}) for n in names]
+    lines = comparison_lines({"saes": rows, "neurons": {"explained_share": None, "alive": None, "dead": None,
+                                                       "ramps_found": None}})
+    starts = {line.index("topk 256") for line in lines[1:4]}
+    assert len(starts) == 1                                           # every row's dictionary column starts alike
+    assert "saelens_topk25_topk_256 " in lines[2] and "x" * 25 + "..." in lines[3] and "x" * 26 not in lines[3]
+    assert lines[0].index("dictionary") == starts.pop()
+    assert origin_text({"fvu": 1.0}) == "trained here"
+    o = {"origin": {"library": "sae_lens", "version": "6.54.0", "architecture": "topk",
+                    "files": {"cfg.json": "a" * 64, "sae_weights.safetensors": "b" * 64}}}
+    assert origin_text(o) == "sae_lens 6.54.0 topk (sae_weights.safetensors bbbbbbbbbbbb)"
