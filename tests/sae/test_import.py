@@ -347,3 +347,25 @@ def test_summary_table_fits_any_name_and_cuts_long_ones_visibly():
     o = {"origin": {"library": "sae_lens", "version": "6.54.0", "architecture": "topk",
                     "files": {"cfg.json": "a" * 64, "sae_weights.safetensors": "b" * 64}}}
     assert origin_text(o) == "sae_lens 6.54.0 topk (sae_weights.safetensors bbbbbbbbbbbb)"
+
+
+def test_a_joined_sae_is_labelled_and_compared_like_any_other(copy_run, tmp_path):
+    import label_features
+    from analysis.compare import comparison
+    run = copy_run()
+    dl_folder(tmp_path / "f", "BatchTopKSAE")
+    _import(run, tmp_path / "f", "dl_batchtopk")
+    label_features.main(label_features.parse_args(["--run-dir", str(run.root), "--sae", "dl_batchtopk",
+                                                   "--n-inputs", "2000", "--quiet"]))
+    row = next(r for r in comparison(run)["saes"] if r["sae"] == "dl_batchtopk")
+    assert row["labelled"] and row["architecture"] == "batchtopk" and row["origin"].startswith("dictionary_learning BatchTopKSAE")
+
+
+@pytest.mark.parametrize("name,words", [("default", "the run's default SAE"), ("9x", "plain identifier"),
+                                        ("saelens", "taken by a file or folder")])
+def test_names_the_run_cannot_give_are_refused(copy_run, tmp_path, name, words):
+    run = copy_run()
+    saelens_folder(tmp_path / "f", "standard")
+    with pytest.raises(PipelineError, match=words):
+        _import(run, tmp_path / "f", name)
+    assert not (run.root / "sae" / name).exists()
