@@ -129,23 +129,12 @@ def compare_all(folder, d_in: int = 64, d_sae: int = 96, h: torch.Tensor | None 
     return out
 
 
-def worked_example(run_dir: str, steps: int, name: str) -> None:
-    """Train SAELens's TopK (its training defaults: k, rescale_acts_by_decoder_norm true, AuxK) on the run's
-    training activations with a plain Adam loop over its own training_forward_pass, save it with
-    save_inference_model, join it (import_sae.py), label it (label_features.py) and print the comparison."""
+def train_saelens_topk(train: torch.Tensor, steps: int, folder: Path) -> Path:
+    """SAELens's TopK with its training defaults (k 16 here, rescale_acts_by_decoder_norm true, AuxK), trained
+    by a plain Adam loop over its own training_forward_pass (SAELens's runner needs a transformer-lens
+    model), saved with save_inference_model."""
     from sae_lens.saes.sae import TrainStepInput
     from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
-
-    import import_sae
-    import label_features
-    from analysis.compare import comparison, comparison_lines
-    from common.paths import RunPaths
-    from mlp.activations import load_activations
-    from sae.training import TrainConfig, split_activations
-    run = RunPaths(run_dir)
-    acts = load_activations(run.activations)["activations"].float()
-    train_rows, _ = split_activations(acts, TrainConfig().n_eval)    # the held-out rows stay unseen
-    train = acts[train_rows]
     torch.manual_seed(0)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=train.shape[1], d_sae=256, k=16))
     sae.cfg.metadata.hook_name = "hook_hidden"
@@ -160,12 +149,54 @@ def worked_example(run_dir: str, steps: int, name: str) -> None:
         opt.step()
         fired = (out.feature_acts > 0).any(0).float()
         since_fired = (since_fired + len(batch)) * (1 - fired)
-        if step % 250 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {float(out.loss):.4f}")
-    folder = Path(tempfile.mkdtemp()) / name
+        if step % 500 == 0 or step == steps - 1:
+            print(f"saelens topk step {step:5d}  loss {float(out.loss.detach()):.4f}", flush=True)
     sae.save_inference_model(folder)
-    import_sae.main(import_sae.parse_args(["--run-dir", run_dir, "--from", str(folder), "--name", name]))
-    label_features.main(label_features.parse_args(["--run-dir", run_dir, "--sae", name, "--quiet"]))
+    return folder
+
+
+def train_dictionary_learning_batchtopk(train: torch.Tensor, steps: int, folder: Path) -> Path:
+    """dictionary_learning's BatchTopKTrainer (its recipe: lr from the 1/sqrt(d_sae) rule, AuxK), 256
+    latents, k 16, fed batches of 512 through its own `update`; saved as its training loop saves
+    (ae.pt = the state_dict, config.json = {"trainer": trainer.config})."""
+    from dictionary_learning.trainers.batch_top_k import BatchTopKTrainer
+    trainer = BatchTopKTrainer(steps=steps, activation_dim=train.shape[1], dict_size=256, k=16, layer=2, lm_name="mlp",
+                               submodule_name="hook_hidden", warmup_steps=100, threshold_start_step=100, seed=0,
+                               device="cpu")
+    g = torch.Generator().manual_seed(0)
+    for step in range(steps):
+        trainer.update(step, train[torch.randint(len(train), (512,), generator=g)])
+        if step % 500 == 0 or step == steps - 1:
+            print(f"dictionary_learning batchtopk step {step:5d}", flush=True)
+    folder.mkdir(parents=True)
+    torch.save({k: v.cpu() for k, v in trainer.ae.state_dict().items()}, folder / "ae.pt")
+    (folder / "config.json").write_text(json.dumps({"trainer": trainer.config}, indent=4, default=str))
+    return folder
+
+
+WORKED = {"saelens": ("saelens_topk", train_saelens_topk),
+          "dictionary_learning": ("dl_batchtopk", train_dictionary_learning_batchtopk)}
+
+
+def worked_example(run_dir: str, steps: int, libraries: list) -> None:
+    """Train an SAE with each library on the run's training activations (the held-out rows stay unseen),
+    join it (import_sae.py), label it (label_features.py) and print the run's comparison."""
+    import import_sae
+    import label_features
+    from analysis.compare import comparison, comparison_lines
+    from common.paths import RunPaths
+    from mlp.activations import load_activations
+    from sae.training import TrainConfig, split_activations
+    run = RunPaths(run_dir)
+    torch.set_num_threads(1)        # this small a model runs ~20x slower with threads fighting over busy cores
+    acts = load_activations(run.activations)["activations"].float()
+    train_rows, _ = split_activations(acts, TrainConfig().n_eval)
+    train = acts[train_rows]
+    for library in libraries:
+        name, fn = WORKED[library]
+        folder = fn(train, steps, Path(tempfile.mkdtemp()) / name)
+        import_sae.main(import_sae.parse_args(["--run-dir", run_dir, "--from", str(folder), "--name", name]))
+        label_features.main(label_features.parse_args(["--run-dir", run_dir, "--sae", name, "--quiet"]))
     for line in comparison_lines(comparison(run)):
         print("  " + line)
 
@@ -174,13 +205,14 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run-dir", default=None, help="also run the worked example on this run (writes a named SAE into it)")
     p.add_argument("--steps", type=int, default=1500)
-    p.add_argument("--name", default="saelens_topk")
+    p.add_argument("--libraries", default="saelens,dictionary_learning",
+                   help="which libraries' SAEs the worked example trains and joins (saelens, dictionary_learning)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for name, (d, rel) in compare_all(tmp, d_in=512, d_sae=256, h=None).items():
             print(f"{name:<56} max |diff| encode/decode {d:.3g} (relative {rel:.2g})")
     if args.run_dir:
-        worked_example(args.run_dir, args.steps, args.name)
+        worked_example(args.run_dir, args.steps, [v for v in args.libraries.split(",") if v])
 
 
 if __name__ == "__main__":

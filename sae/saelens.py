@@ -21,6 +21,12 @@ rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor 
 encode and decode are identical on both sides. An architecture without a SAELens name is refused.
 The project's own config (training coefficients SAELens has no field for) travels in
 `metadata.sae_ground_truth`, so a round trip gives back the same SAEConfig.
+
+Folders SAELens itself wrote load too, with two folds that keep encode and decode equal:
+apply_b_dec_to_input false (SAELens encodes h @ W_enc + b_enc) becomes b_enc + b_dec @ W_enc, and a
+TopK with rescale_acts_by_decoder_norm true becomes a plain TopK with the decoder norms folded into
+the encoder (`sae.topk.fold_decoder_norms`). The tensors' names and shapes, and whether the SAE fits
+in memory, are checked from the safetensors header before any tensor is read.
 """
 import json
 from pathlib import Path

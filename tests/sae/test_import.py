@@ -255,7 +255,7 @@ def _weights(folder, fn):
 
 
 BAD_SAELENS = {
-    "wrong d_in": (lambda d: saelens_folder(d, "standard") and None, "wrong_d_in", "d_in"),
+    "wrong d_in": (None, "wrong_d_in", "d_in = 128"),
     "unknown architecture": (lambda d: _edit_json(d / "cfg.json", architecture="temporal"), None, "'temporal'"),
     "training checkpoint": (lambda d: _edit_json(d / "cfg.json", architecture="batchtopk"), None, "save_inference_model"),
     "missing tensor": (lambda d: _weights(d, lambda t: t.pop("b_enc")), None, "missing ['b_enc']"),
@@ -279,7 +279,6 @@ def test_bad_saelens_folder_is_refused_in_one_line_and_nothing_is_written(copy_r
         _edit_json(folder / "cfg.json", d_in=D_IN * 2)
         _weights(folder, lambda t: t.update(W_enc=torch.zeros(2 * D_IN, D_SAE), W_dec=torch.zeros(D_SAE, 2 * D_IN),
                                             b_dec=torch.zeros(2 * D_IN)))
-        words = "d_in = 128"
     else:
         damage(folder)
     before = run.metrics.read_bytes() if run.metrics.exists() else None
@@ -297,6 +296,12 @@ BAD_DL = {
                                                                             "activation_dim": D_IN, "dict_size": D_SAE}),
                            "'GatedAutoEncoder' has no equivalent"),
     "config not JSON": (lambda d: (d / "config.json").write_text("nope"), "not valid JSON"),
+    "huge dict_size": (lambda d: _edit_json(d / "config.json", trainer={**json.loads((d / "config.json").read_text())["trainer"],
+                                                                        "dict_size": 2 ** 36}), "GiB"),
+    "shapes disagree": (lambda d: _edit_json(d / "config.json", trainer={**json.loads((d / "config.json").read_text())["trainer"],
+                                                                         "dict_size": D_SAE + 1}), "expected [97, 64]"),
+    "non-finite": (lambda d: torch.save({**torch.load(d / "ae.pt"), "b_dec": torch.full((D_IN,), float("nan"))}, d / "ae.pt"),
+                   "non-finite"),
     "missing tensor": (lambda d: torch.save({k: v for k, v in torch.load(d / "ae.pt").items() if k != "b_dec"}, d / "ae.pt"),
                        "missing ['b_dec']"),
     "k disagrees": (lambda d: torch.save({**torch.load(d / "ae.pt"), "k": torch.tensor(K + 1)}, d / "ae.pt"), "k = 6"),
