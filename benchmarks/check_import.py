@@ -157,11 +157,12 @@ def train_saelens_topk(train: torch.Tensor, steps: int, folder: Path) -> Path:
 
 def train_dictionary_learning_batchtopk(train: torch.Tensor, steps: int, folder: Path) -> Path:
     """dictionary_learning's BatchTopKTrainer (its recipe: lr from the 1/sqrt(d_sae) rule, AuxK), 256
-    latents, k 16, fed batches of 512 through its own `update`; saved as its training loop saves
+    latents, k 16, 100 warm-up steps (fewer in a short test run), fed batches of 512 through its own `update`; saved as its training loop saves
     (ae.pt = the state_dict, config.json = {"trainer": trainer.config})."""
     from dictionary_learning.trainers.batch_top_k import BatchTopKTrainer
     trainer = BatchTopKTrainer(steps=steps, activation_dim=train.shape[1], dict_size=256, k=16, layer=2, lm_name="mlp",
-                               submodule_name="hook_hidden", warmup_steps=100, threshold_start_step=100, seed=0,
+                               submodule_name="hook_hidden", warmup_steps=min(100, steps // 10),
+                               threshold_start_step=min(100, steps // 10), seed=0,
                                device="cpu")
     g = torch.Generator().manual_seed(0)
     for step in range(steps):

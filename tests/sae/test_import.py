@@ -374,3 +374,15 @@ def test_names_the_run_cannot_give_are_refused(copy_run, tmp_path, name, words):
     with pytest.raises(PipelineError, match=words):
         _import(run, tmp_path / "f", name)
     assert not (run.root / "sae" / name).exists()
+
+
+def test_worked_example_trains_joins_and_labels_with_the_real_libraries(copy_run, capsys):
+    pytest.importorskip("sae_lens", reason="sae-lens not installed (the saelens extra: benchmarks/check_import.py)")
+    pytest.importorskip("dictionary_learning", reason="dictionary-learning not installed (the saelens extra)")
+    from benchmarks.check_import import worked_example
+    run = copy_run()
+    worked_example(str(run.root), steps=20, libraries=["saelens", "dictionary_learning"])
+    metrics = read_metrics(run.metrics)
+    for name, library in (("saelens_topk", "sae_lens"), ("dl_batchtopk", "dictionary_learning")):
+        assert metrics[f"sae:{name}"]["origin"]["library"] == library and f"interpretability:{name}" in metrics
+    assert "saelens_topk" in capsys.readouterr().out
