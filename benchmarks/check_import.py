@@ -48,6 +48,7 @@ def saelens_cases(folder: Path, d_in: int, d_sae: int, g) -> dict:
     """{name: (library SAE, folder)} saved by SAELens 6 itself."""
     from sae_lens import SAE
     from sae_lens.saes.batchtopk_sae import BatchTopKTrainingSAE, BatchTopKTrainingSAEConfig
+    from sae_lens.saes.gated_sae import GatedSAE, GatedSAEConfig
     from sae_lens.saes.jumprelu_sae import JumpReLUSAE, JumpReLUSAEConfig
     from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
     from sae_lens.saes.topk_sae import TopKSAE, TopKSAEConfig, TopKTrainingSAE, TopKTrainingSAEConfig
@@ -64,7 +65,8 @@ def saelens_cases(folder: Path, d_in: int, d_sae: int, g) -> dict:
                       ("saelens topk rescale false", TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=K))),
                       ("saelens topk rescale true", TopKSAE(TopKSAEConfig(d_in=d_in, d_sae=d_sae, k=K,
                                                                           rescale_acts_by_decoder_norm=True))),
-                      ("saelens jumprelu", JumpReLUSAE(JumpReLUSAEConfig(d_in=d_in, d_sae=d_sae)))]:
+                      ("saelens jumprelu", JumpReLUSAE(JumpReLUSAEConfig(d_in=d_in, d_sae=d_sae))),
+                      ("saelens gated", GatedSAE(GatedSAEConfig(d_in=d_in, d_sae=d_sae)))]:
         _perturb_(sae, g)
         if hasattr(sae, "threshold"):
             with torch.no_grad():
@@ -82,7 +84,7 @@ def saelens_cases(folder: Path, d_in: int, d_sae: int, g) -> dict:
 
 
 def dictionary_learning_cases(folder: Path, d_in: int, d_sae: int, g) -> dict:
-    from dictionary_learning.dictionary import AutoEncoder, AutoEncoderNew, JumpReluAutoEncoder
+    from dictionary_learning.dictionary import AutoEncoder, AutoEncoderNew, GatedAutoEncoder, JumpReluAutoEncoder
     from dictionary_learning.trainers.batch_top_k import BatchTopKSAE
     from dictionary_learning.trainers.matryoshka_batch_top_k import MatryoshkaBatchTopKSAE
     from dictionary_learning.trainers.top_k import AutoEncoderTopK
@@ -91,7 +93,7 @@ def dictionary_learning_cases(folder: Path, d_in: int, d_sae: int, g) -> dict:
     modules = {"AutoEncoder": AutoEncoder(d_in, d_sae), "AutoEncoderNew": AutoEncoderNew(d_in, d_sae),
                "AutoEncoderTopK": AutoEncoderTopK(d_in, d_sae, K), "BatchTopKSAE": BatchTopKSAE(d_in, d_sae, K),
                "MatryoshkaBatchTopKSAE": MatryoshkaBatchTopKSAE(d_in, d_sae, K, groups),
-               "JumpReluAutoEncoder": JumpReluAutoEncoder(d_in, d_sae)}
+               "JumpReluAutoEncoder": JumpReluAutoEncoder(d_in, d_sae), "GatedAutoEncoder": GatedAutoEncoder(d_in, d_sae)}
     out = {}
     for name, ae in modules.items():
         _perturb_(ae, g)

@@ -123,6 +123,7 @@ class SAE(nn.Module):
     # --- the SAELens on-disk layout (sae/saelens.py) ----------------------------------------------
     SAELENS_ARCHITECTURE: str | None = None   # its name in SAELens; None: SAELens cannot express it
     SAELENS_READS = True                      # SAELens folders of that name load as this architecture
+    SAELENS_B_ENC = "b_enc"                   # the name SAELens gives b_enc in this architecture's file
 
     def saelens_extras(self) -> tuple[dict, dict]:
         """(cfg.json fields, tensors) beyond the shared ones that SAELens needs for this architecture."""

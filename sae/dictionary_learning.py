@@ -21,10 +21,10 @@ equal to the library's (its `utils.load_dictionary`, which is how a user loads o
     MatryoshkaBatchTopKSAE  matryoshka; prefixes = the cumulative group_sizes; inference as BatchTopK
     JumpReluAutoEncoder     jumprelu; relu(pre * (pre > threshold)), pre = x @ W_enc + b_enc (no b_dec
                             before the encoder: folded into b_enc)
+    GatedAutoEncoder        gated; gate_bias is b_enc, mag_bias b_mag, decoder_bias b_dec (the same maps)
 
 Where the library computes x @ W + b_enc without subtracting b_dec, b_enc' = b_enc + b_dec @ W_enc
-gives this project's (x - b_dec) @ W + b_enc' the same value. GatedAutoEncoder has no architecture
-here and is refused by name.
+gives this project's (x - b_dec) @ W + b_enc' the same value.
 """
 import json
 import zipfile
@@ -104,6 +104,11 @@ def _jumprelu(t):
             "b_dec": t["b_dec"], "log_threshold": t["threshold"].log()}
 
 
+def _gated(t):
+    return {"W_enc": t["encoder.weight"].T, "b_enc": t["gate_bias"], "r_mag": t["r_mag"], "b_mag": t["mag_bias"],
+            "W_dec": t["decoder.weight"].T, "b_dec": t["decoder_bias"]}
+
+
 _LINEAR = lambda d_in, d_sae: {"encoder.weight": (d_sae, d_in), "encoder.bias": (d_sae,), "decoder.weight": (d_in, d_sae)}
 _TOPK = lambda d_in, d_sae: {**_LINEAR(d_in, d_sae), "b_dec": (d_in,), "k": (), "threshold": ()}
 _PLAIN = lambda d_in, d_sae: {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,)}
@@ -116,6 +121,9 @@ DICT_CLASSES = {
     "BatchTopKSAE": DictClass("batchtopk", _TOPK, _batchtopk, has_k=True),
     "MatryoshkaBatchTopKSAE": DictClass("matryoshka", lambda d_in, d_sae: {**_PLAIN(d_in, d_sae), "k": (), "threshold": ()},
                                         _matryoshka, has_k=True),   # + group_sizes [n_groups], checked apart
+    "GatedAutoEncoder": DictClass("gated", lambda d_in, d_sae: {"encoder.weight": (d_sae, d_in), "decoder.weight": (d_in, d_sae),
+                                                                "decoder_bias": (d_in,), "r_mag": (d_sae,),
+                                                                "gate_bias": (d_sae,), "mag_bias": (d_sae,)}, _gated),
     "JumpReluAutoEncoder": DictClass("jumprelu", lambda d_in, d_sae: {**_PLAIN(d_in, d_sae), "threshold": (d_sae,)},
                                      _jumprelu),
 }

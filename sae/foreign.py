@@ -4,7 +4,7 @@
 
     cfg.json + sae_weights.safetensors   SAELens (sae/saelens.py): standard, topk (either
                                          rescale_acts_by_decoder_norm), jumprelu (also what SAELens's
-                                         BatchTopK and Matryoshka BatchTopK save as)
+                                         BatchTopK and Matryoshka BatchTopK save as), gated
     config.json + ae.pt                  dictionary_learning (sae/dictionary_learning.py)
 
 and returns (SAE in eval mode, origin). The origin says which library wrote the folder (and its

@@ -17,7 +17,8 @@ before encoding (apply_b_dec_to_input), as this project does. A cfg without
 
 Each architecture says what it is called in SAELens and what it adds (its SAELENS_ARCHITECTURE and
 `saelens_extras`, in its own module): relu -> "standard", topk -> "topk" (k;
-rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor = exp(log_threshold));
+rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor = exp(log_threshold)),
+gated -> "gated" (b_enc is its b_gate; r_mag, b_mag);
 encode and decode are identical on both sides. An architecture without a SAELens name is refused.
 The project's own config (training coefficients SAELens has no field for) travels in
 `metadata.sae_ground_truth`, so a round trip gives back the same SAEConfig.
@@ -89,7 +90,7 @@ def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) ->
     [d_sae] (log10 of each feature's firing rate, as `sae.metrics` gives it) goes to sparsity.safetensors."""
     folder = Path(folder)
     cfg = saelens_config(sae)
-    state = {name: sae.state_dict()[name].detach().cpu().float().contiguous()
+    state = {(sae.SAELENS_B_ENC if name == "b_enc" else name): sae.state_dict()[name].detach().cpu().float().contiguous()
              for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
     state.update({k: v.detach().cpu().float().contiguous() for k, v in sae.saelens_extras()[1].items()})
     folder.mkdir(parents=True, exist_ok=True)
@@ -220,13 +221,14 @@ def load_saelens(folder, device="cpu") -> SAE:
     cls = _project_class(cfg_path, raw)
     own = _check_cfg(cfg_path, raw)
     d_in, d_sae = raw["d_in"], raw["d_sae"]
-    expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
+    expected = {"W_enc": (d_in, d_sae), cls.SAELENS_B_ENC: (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
                 **cls.saelens_extra_tensor_shapes(d_sae)}
     _check_names_and_shapes(weights_path, _header_shapes(weights_path), expected)   # before any tensor is read
     too_big = memory_problem(d_in, d_sae)
     if too_big:
         raise _bad(cfg_path, too_big)
     state = _checked(weights_path, _read_tensors(weights_path), expected)
+    state["b_enc"] = state.pop(cls.SAELENS_B_ENC)
     if raw.get("apply_b_dec_to_input", True) is False:
         # SAELens encodes h @ W_enc + b_enc; this project (h - b_dec) @ W_enc + b_enc': the same with
         # b_enc' = b_enc + b_dec @ W_enc

@@ -43,6 +43,10 @@ def saelens_folder(folder, arch, seed=0, apply_b_dec=True, rescale=False, free_n
         t["W_dec"] *= (torch.rand(D_SAE, 1, generator=g) * 2.8 + 0.2) / t["W_dec"].norm(dim=1, keepdim=True)
     if arch == "jumprelu":
         t["threshold"] = torch.rand(D_SAE, generator=g) * 0.3 + 0.01
+    if arch == "gated":   # SAELens's GatedSAE has no b_enc: b_gate, b_mag, r_mag
+        t["b_gate"] = t.pop("b_enc")
+        t["b_mag"] = torch.randn(D_SAE, generator=g) * 0.1
+        t["r_mag"] = torch.randn(D_SAE, generator=g) * 0.3
     cfg = {"d_in": D_IN, "d_sae": D_SAE, "dtype": "float32", "device": "cpu", "apply_b_dec_to_input": apply_b_dec,
            "normalize_activations": "none", "reshape_activations": "none", "architecture": arch,
            "metadata": {"sae_lens_version": "6.54.0", "sae_lens_training_version": "6.54.0",
@@ -60,6 +64,9 @@ def saelens_reference(cfg, t, h):
     topk: * ||W_dec_i|| when rescaling, top k then relu, decode (f / ||W_dec_i||) @ W_dec + b_dec;
     jumprelu: relu(pre) * (pre > threshold); standard: relu."""
     sae_in = h - t["b_dec"] if cfg["apply_b_dec_to_input"] else h
+    if cfg["architecture"] == "gated":   # gated_sae.py: gate (pre > 0) times relu of the magnitude path
+        f = (sae_in @ t["W_enc"] + t["b_gate"] > 0).float() * F.relu(sae_in @ (t["W_enc"] * t["r_mag"].exp()) + t["b_mag"])
+        return f, f @ t["W_dec"] + t["b_dec"]
     pre = sae_in @ t["W_enc"] + t["b_enc"]
     norms = t["W_dec"].norm(dim=-1)
     arch = cfg["architecture"]
@@ -84,6 +91,8 @@ SAELENS_CASES = {
     "jumprelu": dict(arch="jumprelu"),
     "jumprelu no b_dec before encoder": dict(arch="jumprelu", apply_b_dec=False),
     "standard no b_dec before encoder": dict(arch="standard", apply_b_dec=False),
+    "gated": dict(arch="gated"),
+    "gated no b_dec before encoder": dict(arch="gated", apply_b_dec=False),
 }
 
 
@@ -99,7 +108,11 @@ def test_saelens_folder_encodes_and_decodes_as_saelens(tmp_path, case):
         torch.testing.assert_close(sae.decode(f), h_hat_ref, **TOL)
     assert (f_ref > 0).any() and (f_ref == 0).any()               # the check can fail both ways
     assert origin["library"] == "sae_lens" and origin["version"] == "6.54.0" and origin["architecture"] == cfg["architecture"]
-    assert set(origin["files"]) == {"cfg.json", "sae_weights.safetensors"} and all(len(v) == 64 for v in origin["files"].values())
+    assert set(origin["files"]) == {"cfg.json", "sae_weights.safetensors"}
+    with torch.no_grad():   # and the SAELens folder the run keeps of it gives it back
+        from sae.saelens import load_saelens, save_saelens
+        save_saelens(sae, tmp_path / "back")
+        torch.testing.assert_close(load_saelens(tmp_path / "back").encode(h), f, **TOL) and all(len(v) == 64 for v in origin["files"].values())
 
 
 def test_rescaled_topk_selects_by_decoder_norm(tmp_path):
@@ -129,6 +142,9 @@ def dl_folder(folder, dict_class, seed=0, threshold=0.05, **trainer_extra):
     elif dict_class == "MatryoshkaBatchTopKSAE":
         sd = {**k, "threshold": torch.tensor(threshold), "group_sizes": torch.tensor([16, 32, 48]), "W_enc": W.T.contiguous(),
               "b_enc": b, "W_dec": Wd.T.contiguous(), "b_dec": bd}
+    elif dict_class == "GatedAutoEncoder":
+        sd = {"decoder_bias": bd, "encoder.weight": W, "r_mag": torch.randn(D_SAE, generator=g) * 0.3, "gate_bias": b,
+              "mag_bias": torch.randn(D_SAE, generator=g) * 0.1, "decoder.weight": Wd}
     else:   # JumpReluAutoEncoder
         sd = {"W_enc": W.T.contiguous(), "b_enc": b, "W_dec": Wd.T.contiguous(), "b_dec": bd,
               "threshold": torch.rand(D_SAE, generator=g) * 0.2 + 0.01}
@@ -164,13 +180,17 @@ def dl_reference(dict_class, sd, h):
         post = F.relu((h - sd["b_dec"]) @ sd["W_enc"] + sd["b_enc"])
         f = post * (post > sd["threshold"])
         return f, f @ sd["W_dec"] + sd["b_dec"]
+    if dict_class == "GatedAutoEncoder":
+        x_enc = (h - sd["decoder_bias"]) @ sd["encoder.weight"].T
+        f = (x_enc + sd["gate_bias"] > 0).float() * F.relu(sd["r_mag"].exp() * x_enc + sd["mag_bias"])
+        return f, f @ sd["decoder.weight"].T + sd["decoder_bias"]
     pre = h @ sd["W_enc"] + sd["b_enc"]                               # JumpReluAutoEncoder, apply_b_dec_to_input False
     f = F.relu(pre * (pre > sd["threshold"]))
     return f, f @ sd["W_dec"] + sd["b_dec"]
 
 
 DL_CASES = {"AutoEncoder": "relu", "AutoEncoderNew": "relu", "AutoEncoderTopK": "topk", "BatchTopKSAE": "batchtopk",
-            "MatryoshkaBatchTopKSAE": "matryoshka", "JumpReluAutoEncoder": "jumprelu"}
+            "MatryoshkaBatchTopKSAE": "matryoshka", "JumpReluAutoEncoder": "jumprelu", "GatedAutoEncoder": "gated"}
 
 
 @pytest.mark.parametrize("dict_class", DL_CASES)
@@ -292,9 +312,9 @@ def test_bad_saelens_folder_is_refused_in_one_line_and_nothing_is_written(copy_r
 
 
 BAD_DL = {
-    "unknown dict_class": (lambda d: _edit_json(d / "config.json", trainer={"dict_class": "GatedAutoEncoder",
+    "unknown dict_class": (lambda d: _edit_json(d / "config.json", trainer={"dict_class": "IdentityDict",
                                                                             "activation_dim": D_IN, "dict_size": D_SAE}),
-                           "'GatedAutoEncoder' has no equivalent"),
+                           "'IdentityDict' has no equivalent"),
     "config not JSON": (lambda d: (d / "config.json").write_text("nope"), "not valid JSON"),
     "huge dict_size": (lambda d: _edit_json(d / "config.json", trainer={**json.loads((d / "config.json").read_text())["trainer"],
                                                                         "dict_size": 2 ** 36}), "GiB"),
