@@ -282,14 +282,15 @@ def metrics_table(m: dict) -> str:
             ("dead features", f"{m['dead']} ({m['dead_share']:.1%})"),
             ("dense features (>10%)", f"{m['dense_share']:.1%}"),
             ("spliced exact-match", f"{m['spliced_exact_match']:.2%}  (MLP {m['mlp_exact_match']:.2%})"),
-            ("spliced MSE", f"{m['spliced_mse']:.4f}  (MLP {m['mlp_mse']:.4f})"),
-            ("resampled", str(m["resampled"])),
-            ("training time", f"{m['train_seconds']:.1f} s, {m['steps']} steps on {m['n_train']:,} activations")]
+            ("spliced MSE", f"{m['spliced_mse']:.4f}  (MLP {m['mlp_mse']:.4f})")]
+    if "steps" in m:                                                  # trained here (not import_sae.py's)
+        rows += [("resampled", str(m["resampled"])),
+                 ("training time", f"{m['train_seconds']:.1f} s, {m['steps']} steps on {m['n_train']:,} activations")]
     w = max(len(r[0]) for r in rows)
     return "\n".join(f"  {name:<{w}}  {value}" for name, value in rows)
 
 
-def _without_density(m: dict) -> dict:
+def without_density(m: dict) -> dict:
     out = {k: v for k, v in m.items() if k != "density_log10"}
     out["density_floor_log10"] = DENSITY_FLOOR_LOG10
     return out
@@ -372,10 +373,10 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
         sae, m, history = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
         if not writer:
             continue
-        save_sae(sae, member.sae, metrics={**_without_density(m), "history": history}, train_config=m["train_config"])
+        save_sae(sae, member.sae, metrics={**without_density(m), "history": history}, train_config=m["train_config"])
         if sae.SAELENS_ARCHITECTURE is not None:
             save_saelens(sae, member.sae_saelens_dir, density_log10=m["density_log10"])
-        update_metrics(member.metrics, member.section("sae"), _without_density(m))
+        update_metrics(member.metrics, member.section("sae"), without_density(m))
         rows.append({name: value, **{k: m[k] for k in ("fvu", "l0", "dead_share", "dense_share",
                                                        "spliced_exact_match", "spliced_mse", "mlp_exact_match",
                                                        "resampled", "train_seconds")},
@@ -431,7 +432,7 @@ def _main(args, paths, device, rank: int) -> dict:
     sae, m, history = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
     if not writer:
         return m
-    section = _without_density(m)
+    section = without_density(m)
     save_sae(sae, paths.sae, metrics={**section, "history": history}, train_config=m["train_config"])
     if sae.SAELENS_ARCHITECTURE is not None:
         save_saelens(sae, paths.sae_saelens_dir, density_log10=m["density_log10"])

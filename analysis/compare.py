@@ -28,6 +28,18 @@ def _found(section: dict, key: str, kind: str):
     return len(units) if isinstance(units, list) else None
 
 
+def origin_text(sae: dict) -> str:
+    """Where an SAE of the run comes from: "trained here", or the library (version), its architecture
+    there and the first characters of its weights file's SHA-256 (import_sae.py)."""
+    o = sae.get("origin")
+    if not isinstance(o, dict):
+        return "trained here" if sae else ""
+    version = f" {o['version']}" if o.get("version") else ""
+    hashes = o.get("files") or {}
+    weights = next((f"{n} {h[:12]}" for n, h in hashes.items() if not n.endswith(".json")), "")
+    return f"{o.get('library', '?')}{version} {o.get('architecture', '?')}" + (f" ({weights})" if weights else "")
+
+
 def sae_row(name: str, sae: dict, interp: dict) -> dict:
     """One SAE's row; a value of the wrong type (a hand-edited metrics.json) is shown as missing."""
     cfg = sae.get("config") if isinstance(sae.get("config"), dict) else {}
@@ -37,6 +49,7 @@ def sae_row(name: str, sae: dict, interp: dict) -> dict:
     arch = cfg.get("architecture", interp.get("architecture"))
     return {
         "sae": name, "kind": "sae", "architecture": arch if isinstance(arch, str) else None,
+        "origin": origin_text(sae),
         "d_sae": n(cfg, "d_sae") if "d_sae" in cfg else n(interp, "d_sae"),
         "settings": ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items()),
         "explained_share": feat, "random_share": rand, "x_random": _ratio(feat, rand),
@@ -99,14 +112,25 @@ def _num(v, fmt):
     return "-" if v is None else format(round(v) if fmt == "d" else v, fmt)
 
 
+NAME_WIDTH = 28       # the SAE column of the text table; longer names are cut with an ellipsis
+
+
+def fit(text: str, width: int) -> str:
+    """`text` in `width` characters, cut visibly ("...") when longer, padded when shorter."""
+    text = str(text)
+    return f"{text[:width - 3]}..." if len(text) > width else f"{text:<{width}}"
+
+
 def comparison_lines(c: dict) -> list[str]:
-    """The comparison as a plain-text table (the end-of-run summary prints it)."""
-    head = (f"{'SAE':<14}{'dictionary':<22}{'explained':>10}{'random':>8}{'split':>7}{'random':>8}{'alive':>7}{'dead':>6}"
+    """The comparison as a plain-text table (the end-of-run summary prints it). The SAE column is as wide
+    as the longest name up to NAME_WIDTH, and one space always separates the columns."""
+    w = max(14, min(NAME_WIDTH, max([len(r["sae"]) for r in c["saes"]], default=0)) + 2)
+    head = (f"{'SAE':<{w}}{'dictionary':<22}{'explained':>10}{'random':>8}{'split':>7}{'random':>8}{'alive':>7}{'dead':>6}"
             f"{'FVU':>8}{'L0':>7}{'spliced':>9}{'interch.':>9}{'absorb.':>8}{'random':>7}{'ramps':>7}")
     lines = [head]
     for r in c["saes"]:
         dictionary = f"{r['architecture']} {r['d_sae']}"
-        lines.append(f"{r['sae']:<14.14}{dictionary:<22.22}{_pct(r['explained_share']):>10}{_pct(r['random_share']):>8}"
+        lines.append(f"{fit(r['sae'], w - 2)}  {fit(dictionary, 21)} {_pct(r['explained_share']):>10}{_pct(r['random_share']):>8}"
                      f"{_pct(r.get('split_share')):>7}{_pct(r.get('random_split_share')):>8}"
                      f"{_num(r['alive'], 'd'):>7}{_num(r['dead'], 'd'):>6}{_num(r['fvu'], '.4f'):>8}"
                      f"{_num(r['l0'], '.1f'):>7}{_pct(r['spliced_exact_match']):>9}"
@@ -114,7 +138,7 @@ def comparison_lines(c: dict) -> list[str]:
                      f"{_num(r.get('random_absorption_full'), '.3f'):>7}"
                      f"{_num(r['ramps_found'], 'd') + '/9' if r['labelled'] else '-':>7}")
     n = c["neurons"]
-    lines.append(f"{'neurons':<14}{'the MLP hidden layer':<22}{_pct(n['explained_share']):>10}{'':>8}"
+    lines.append(f"{'neurons':<{w}}{'the MLP hidden layer':<22}{_pct(n['explained_share']):>10}{'':>8}"
                  f"{_pct(n.get('split_share')):>7}{'':>8}"
                  f"{_num(n['alive'], 'd'):>7}{_num(n['dead'], 'd'):>6}{'':>8}{'':>7}{'':>9}{'':>9}"
                  f"{_num(n.get('absorption_full'), '.3f'):>8}{'':>7}"

@@ -15,6 +15,7 @@ a dead feature is re-initialised, and `RECIPE`, the training settings measured b
 registers itself with `@register`, so training, loading, labelling and reporting never branch on
 its name.
 """
+import os
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -54,6 +55,43 @@ class SAEConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+EVAL_CHUNK_ROWS = 16384   # rows of features [rows, d_sae] one evaluation chunk holds (sae.metrics.CHUNK)
+
+
+def bytes_needed(d_in: int, d_sae: int) -> int:
+    """Memory an SAE of this size takes to load and evaluate: its weights three times over (the file's
+    tensors, a freshly built module, the loaded state) and a few [EVAL_CHUNK_ROWS, d_sae] float32
+    feature chunks. Used to refuse a file before it is loaded, from the sizes its header gives."""
+    weights = 4 * (2 * d_in * d_sae + 3 * d_sae + d_in)
+    return 3 * weights + 3 * 4 * EVAL_CHUNK_ROWS * d_sae
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take (Linux: MemAvailable; else the free physical pages),
+    None where the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_problem(d_in: int, d_sae: int, available: int | None = None) -> str | None:
+    """Why an SAE of this size cannot be loaded here (None when it fits), from its sizes alone."""
+    need = bytes_needed(d_in, d_sae)
+    available = available_memory() if available is None else available
+    if available is None or need <= available:
+        return None
+    return (f"d_in = {d_in:,}, d_sae = {d_sae:,} would take about {need / 2**30:,.1f} GiB to load and evaluate, "
+            f"more than the {available / 2**30:,.1f} GiB free here")
 
 
 def register(cls):
@@ -97,6 +135,7 @@ class SAE(nn.Module):
     # --- the SAELens on-disk layout (sae/saelens.py) ----------------------------------------------
     SAELENS_ARCHITECTURE: str | None = None   # its name in SAELens; None: SAELens cannot express it
     SAELENS_READS = True                      # SAELens folders of that name load as this architecture
+    SAELENS_B_ENC = "b_enc"                   # the name SAELens gives b_enc in this architecture's file
 
     def saelens_extras(self) -> tuple[dict, dict]:
         """(cfg.json fields, tensors) beyond the shared ones that SAELens needs for this architecture."""

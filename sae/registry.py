@@ -1,6 +1,6 @@
 """An SAE from its architecture's name and settings: the one place that maps names to architectures.
 
-The architectures live one per module (`sae/relu.py`, `sae/topk.py`, `sae/jumprelu.py`; the shared
+The architectures live one per module (`sae/relu.py`, `sae/topk.py`, `sae/jumprelu.py`, `sae/gated.py`, ...; the shared
 maths in `sae/base.py`); importing this module registers them all. `sae_config(architecture, ...)`
 builds the right config, `build_sae(cfg)` the module.
 """
@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import torch
 
-from sae import batchtopk, jumprelu, matryoshka, ortsae, relu, topk  # noqa: F401  (each registers its architecture)
+from sae import batchtopk, gated, jumprelu, matryoshka, ortsae, relu, topk  # noqa: F401  (each registers its architecture)
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, SAE, SAEConfig
 
 SAE_REMEDY = "re-run train_sae.py"   # what every refusal of an SAE file tells the user

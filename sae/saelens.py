@@ -17,10 +17,17 @@ before encoding (apply_b_dec_to_input), as this project does. A cfg without
 
 Each architecture says what it is called in SAELens and what it adds (its SAELENS_ARCHITECTURE and
 `saelens_extras`, in its own module): relu -> "standard", topk -> "topk" (k;
-rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor = exp(log_threshold));
+rescale_acts_by_decoder_norm false), jumprelu -> "jumprelu" (a threshold tensor = exp(log_threshold)),
+gated -> "gated" (b_enc is its b_gate; r_mag, b_mag);
 encode and decode are identical on both sides. An architecture without a SAELens name is refused.
 The project's own config (training coefficients SAELens has no field for) travels in
 `metadata.sae_ground_truth`, so a round trip gives back the same SAEConfig.
+
+Folders SAELens itself wrote load too, with two folds that keep encode and decode equal:
+apply_b_dec_to_input false (SAELens encodes h @ W_enc + b_enc) becomes b_enc + b_dec @ W_enc, and a
+TopK with rescale_acts_by_decoder_norm true becomes a plain TopK with the decoder norms folded into
+the encoder (`sae.topk.fold_decoder_norms`). The tensors' names and shapes, and whether the SAE fits
+in memory, are checked from the safetensors header before any tensor is read.
 """
 import json
 from pathlib import Path
@@ -31,7 +38,7 @@ from safetensors.torch import load_file, save_file
 
 from common.io import PipelineError, atomic_path, atomic_write_text
 from common.validate import shown
-from sae.base import ARCHITECTURES, SAE
+from sae.base import ARCHITECTURES, SAE, memory_problem
 from sae.registry import SAE_REMEDY, build_sae, config_fields, sae_config
 
 SAE_CFG_FILENAME = "cfg.json"
@@ -84,7 +91,7 @@ def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) ->
     [d_sae] (log10 of each feature's firing rate, as `sae.metrics` gives it) goes to sparsity.safetensors."""
     folder = Path(folder)
     cfg = saelens_config(sae)
-    state = {name: sae.state_dict()[name].detach().cpu().float().contiguous()
+    state = {(sae.SAELENS_B_ENC if name == "b_enc" else name): sae.state_dict()[name].detach().cpu().float().contiguous()
              for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
     state.update({k: v.detach().cpu().float().contiguous() for k, v in sae.saelens_extras()[1].items()})
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,8 +149,8 @@ def _check_cfg(path: Path, cfg: dict) -> dict:
         raise _bad(path, f"d_in = {d_in!r}, d_sae = {d_sae!r}: expected positive integers")
     if not isinstance(cfg.get("dtype", "float32"), str) or cfg.get("dtype", "float32") not in _DTYPES:
         raise _bad(path, f"dtype {cfg.get('dtype')!r}: expected a float type")
-    if cfg.get("apply_b_dec_to_input", True) is not True:
-        raise _bad(path, "apply_b_dec_to_input is not true: this project's SAE always subtracts b_dec before encoding")
+    if not isinstance(cfg.get("apply_b_dec_to_input", True), bool):
+        raise _bad(path, f"apply_b_dec_to_input = {cfg['apply_b_dec_to_input']!r}: expected true or false")
     for key in ("normalize_activations", "reshape_activations"):
         if cfg.get(key, "none") != "none":
             raise _bad(path, f"{key} = {cfg[key]!r}: only 'none' is supported")
@@ -156,6 +163,25 @@ def _check_cfg(path: Path, cfg: dict) -> dict:
     return own
 
 
+MAX_HEADER_BYTES = 100 * 2**20   # safetensors' own limit on the JSON header
+
+
+def _header_shapes(path: Path) -> dict:
+    """{tensor name: shape} from a safetensors file's header alone (8 bytes of length, then JSON): the
+    sizes are checked before a single tensor is read."""
+    if not path.is_file():
+        raise _bad(path, "missing")
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 2 <= n <= MAX_HEADER_BYTES:
+                raise ValueError(f"header length {n}")
+            header = json.loads(f.read(n).decode("utf-8"))
+        return {name: tuple(int(v) for v in entry["shape"]) for name, entry in header.items() if name != "__metadata__"}
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise _bad(path, f"not a readable safetensors file (header: {type(e).__name__})") from None
+
+
 def _read_tensors(path: Path) -> dict:
     if not path.is_file():
         raise _bad(path, "missing")
@@ -166,16 +192,24 @@ def _read_tensors(path: Path) -> dict:
         raise _bad(path, f"not a readable safetensors file ({type(e).__name__}: {msg})") from None
 
 
-def _checked(path: Path, tensors: dict, expected: dict) -> dict:
-    missing = sorted(set(expected) - set(tensors))
-    extra = sorted(set(tensors) - set(expected))
+def _check_names_and_shapes(path: Path, shapes: dict, expected: dict) -> None:
+    """The tensors' names and shapes (`shapes`, from the header or the loaded tensors) against `expected`."""
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
     if missing or extra:
         detail = "; ".join(s for s in (f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "") if s)
         raise _bad(path, f"expected the tensors {sorted(expected)} ({detail})")
+    for name, shape in expected.items():
+        if tuple(shapes[name]) != shape:
+            raise _bad(path, f"{name} is {list(shapes[name])}, expected float {list(shape)}")
+
+
+def _checked(path: Path, tensors: dict, expected: dict) -> dict:
+    _check_names_and_shapes(path, {k: tuple(v.shape) for k, v in tensors.items()}, expected)
     out = {}
     for name, shape in expected.items():
         t = tensors[name]
-        if tuple(t.shape) != shape or not t.is_floating_point():
+        if not t.is_floating_point():
             raise _bad(path, f"{name} is {t.dtype} {list(t.shape)}, expected float {list(shape)}")
         t = t.float()
         if not torch.isfinite(t).all():
@@ -192,16 +226,25 @@ def load_saelens(folder, device="cpu") -> SAE:
     cls = _project_class(cfg_path, raw)
     own = _check_cfg(cfg_path, raw)
     d_in, d_sae = raw["d_in"], raw["d_sae"]
-    expected = {"W_enc": (d_in, d_sae), "b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
+    expected = {"W_enc": (d_in, d_sae), cls.SAELENS_B_ENC: (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,),
                 **cls.saelens_extra_tensor_shapes(d_sae)}
+    _check_names_and_shapes(weights_path, _header_shapes(weights_path), expected)   # before any tensor is read
+    too_big = memory_problem(d_in, d_sae)
+    if too_big:
+        raise _bad(cfg_path, too_big)
     state = _checked(weights_path, _read_tensors(weights_path), expected)
+    state["b_enc"] = state.pop(cls.SAELENS_B_ENC)
+    if raw.get("apply_b_dec_to_input", True) is False:
+        # SAELens encodes h @ W_enc + b_enc; this project (h - b_dec) @ W_enc + b_enc': the same with
+        # b_enc' = b_enc + b_dec @ W_enc
+        state["b_enc"] = state["b_enc"] + state["b_dec"] @ state["W_enc"]
     architecture = cls.config_class.__dataclass_fields__["architecture"].default
     try:
         settings, extra_state = cls.from_saelens_extras(raw, state)
     except KeyError as e:
         raise _bad(cfg_path, f"a {raw['architecture']} config without {e}") from None
     except ValueError as e:
-        raise _bad(weights_path if "threshold" in str(e) else cfg_path, str(e)) from None
+        raise _bad(weights_path if "threshold" in str(e) or "W_dec" in str(e) else cfg_path, str(e)) from None
     known = config_fields(architecture)
     if own.get("architecture", architecture) != architecture:
         own = {}                    # written from another architecture of ours (batchtopk as jumprelu)

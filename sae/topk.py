@@ -15,6 +15,17 @@ from sae.base import SAE, SAEConfig, register
 from sae.losses import normalized_mse, residual_fvu
 
 
+def fold_decoder_norms(W_enc: torch.Tensor, b_enc: torch.Tensor, W_dec: torch.Tensor) -> dict:
+    """SAELens's TopK with rescale_acts_by_decoder_norm computes f = topk(pre * n) and decodes
+    (f / n) @ W_dec, n [d_sae] the decoder rows' norms. The same SAE with W_enc * n, b_enc * n and
+    W_dec / n computes those f and that reconstruction with the plain TopK (SAELens's own
+    `fold_W_dec_norm`); a row of norm 0 would divide by zero there too, so it is refused."""
+    n = W_dec.norm(dim=1)                                             # [d_sae]
+    if not bool((n > 0).all()):
+        raise ValueError(f"W_dec row {int((n <= 0).nonzero()[0])} has norm 0: rescale_acts_by_decoder_norm divides by it")
+    return {"W_enc": W_enc * n, "b_enc": b_enc * n, "W_dec": W_dec / n[:, None]}
+
+
 @dataclass
 class TopKConfig(SAEConfig):
     architecture: str = "topk"
@@ -43,9 +54,12 @@ class TopKSAE(SAE):
 
     @classmethod
     def from_saelens_extras(cls, cfg, tensors):
-        if cfg.get("rescale_acts_by_decoder_norm", False) is not False:
-            raise ValueError("rescale_acts_by_decoder_norm is true: only false is supported")
-        return {"k": cfg["k"]}, {}
+        rescale = cfg.get("rescale_acts_by_decoder_norm", False)
+        if not isinstance(rescale, bool):
+            raise ValueError(f"rescale_acts_by_decoder_norm = {rescale!r}: expected true or false")
+        if not rescale:
+            return {"k": cfg["k"]}, {}
+        return {"k": cfg["k"]}, fold_decoder_norms(tensors["W_enc"], tensors["b_enc"], tensors["W_dec"])
 
     def activate(self, pre):
         values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)   # [batch, k]

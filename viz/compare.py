@@ -27,7 +27,7 @@ def _cell(key: str, v) -> str:
     return esc(v)
 
 
-COLUMNS = [("sae", "SAE"), ("architecture", "architecture"), ("d_sae", "size"), ("settings", "settings"),
+COLUMNS = [("sae", "SAE"), ("origin", "origin (library, architecture there, weights SHA-256)"), ("architecture", "architecture"), ("d_sae", "size"), ("settings", "settings"),
            ("explained_share", "explained (score >= 0.8, of alive)"), ("random_share", "random directions, same density"),
            ("x_random", "features / random"),
            ("split_share", "explained, split-aware grammar"), ("random_split_share", "random directions, split-aware"),

@@ -98,6 +98,10 @@ def build(paths, subtitle: str = "") -> tuple[str, int]:
         parts.append(section("Sparse autoencoder (train_sae.py)", figure_html(fig, "history-sae", cap, height=360), anchor="sae"))
         n_plots += 1
     else:
+        origin = sae_metrics_of(paths.sae).get("origin")
+        why = (f"it was trained by {origin.get('library', 'another library')} and joined with import_sae.py; its curves "
+               "are in that library's logs" if isinstance(origin, dict) else
+               "it was trained before train_sae.py kept one; retrain it to see the curves")
         parts.append(section("Sparse autoencoder (train_sae.py)", f'<p class="missing">No history in {esc(paths.sae.name)}: '
-                             'it was trained before train_sae.py kept one; retrain it to see the curves.</p>', anchor="sae"))
+                             f'{esc(why)}.</p>', anchor="sae"))
     return page(paths, "training_html", "Training history", "\n".join(parts), subtitle=subtitle), n_plots

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import harvest_activations
+import import_sae
 import label_features
 import train_mlp
 from common import validate
@@ -23,9 +24,9 @@ HUGE = "9" * 32000
 INT_FLAGS = [(data_generator, f) for f in ("--n-train", "--n-val", "--n-test")] + \
             [(train_mlp, f) for f in ("--epochs", "--batch-size", "--d-mlp", "--d-hidden")] + \
             [(harvest_activations, f) for f in ("--n-samples", "--batch-size")] + \
-            [(label_features, "--n-inputs")]
+            [(label_features, "--n-inputs"), (import_sae, "--n-eval")]
 FLOAT_FLAGS = [(train_mlp, "--lr")]
-SCRIPTS = (data_generator, train_mlp, harvest_activations, label_features)
+SCRIPTS = (data_generator, train_mlp, harvest_activations, label_features, import_sae)
 BAD_INTS = ["0", "-1", "1.5", "1e3", "2**70", "0x10", "", " ", "nan", "abc", "١٢", HUGE, "-" + HUGE]
 BAD_FLOATS = ["0", "-1e-3", "nan", "inf", "-inf", "1e400", "", "abc", HUGE]
 

@@ -81,7 +81,7 @@ def test_generator_runs_as_script(tmp_path):
 
 
 STAGE_SCRIPTS = ["dataset/data_generator.py", "train_mlp.py", "harvest_activations.py", "train_sae.py",
-                 "feature_probe.py", "feature_reports.py", "feature_splitting.py", "run_pipeline.py"]
+                 "import_sae.py", "feature_probe.py", "feature_reports.py", "feature_splitting.py", "run_pipeline.py"]
 
 
 def test_ctrl_c_before_run_main_is_one_line_exit_130():
