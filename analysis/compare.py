@@ -10,6 +10,7 @@ summary and feature_splitting.py all read it from here.
 """
 from common.io import read_metrics
 from common.paths import RunPaths
+from common.provenance import KEY, whole_sae_names
 
 N_RAMPS = 9            # 8 pointer ramps + the sign of a - b
 N_CORE = 38            # the core concepts (analysis.concepts.CORE_CONCEPTS)
@@ -36,6 +37,7 @@ def sae_row(name: str, sae: dict, interp: dict) -> dict:
         "ultralow": interp.get("features_ultralow"),
         "fvu": sae.get("fvu"), "l0": sae.get("l0"), "spliced_exact_match": sae.get("spliced_exact_match"),
         "interchange_success": interp.get("interchange_success"),
+        "labels_digest": (interp.get(KEY) or {}).get("digest"),      # what the row's figures were read from
         "ramps_found": len(interp.get("ramps_found", {}).get("features", [])) if interp else None,
         "core_found": len(interp.get("core_concepts_found", {}).get("features", [])) if interp else None,
         "labelled": bool(interp),
@@ -46,7 +48,7 @@ def comparison(paths: RunPaths) -> dict:
     """{"saes": [row per SAE of the run, default first], "neurons": row, "mlp_exact_match"}."""
     m = read_metrics(paths.metrics)
     rows = []
-    for name in paths.sae_names():
+    for name in whole_sae_names(paths):
         p = paths.for_sae(name)
         rows.append(sae_row(name, m.get(p.section("sae"), {}), m.get(p.section("interpretability"), {})))
     labelled = [m[paths.for_sae(r["sae"]).section("interpretability")] for r in rows if r["labelled"]]

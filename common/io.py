@@ -313,11 +313,26 @@ else:
 def update_metrics(path: Path, section: str, values: dict) -> dict:
     """Merge `values` into `metrics.json` under `section` (replacing that section), atomically and under
     a lock: stages running at once on one run folder each keep their own section."""
-    with locked(path):
-        data = read_metrics(path)
-        data[section] = values
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-    return data
+    sections = {section: values}
+    with atomic_group_with_metrics([], path, sections):
+        pass
+    return sections
+
+
+@contextmanager
+def atomic_group_with_metrics(paths, metrics_path: Path, sections: dict):
+    """`atomic_group` over `paths` and metrics.json together: yields one temporary path per path; the
+    block writes them and fills `sections` ({section: values}), which are merged into metrics.json.
+    Everything is renamed into place at once, or (on any failure) nothing is. The metrics lock is held
+    throughout, so no other stage's section is lost; the block must not update metrics.json itself."""
+    with locked(metrics_path):
+        with atomic_group([*paths, metrics_path]) as temps:
+            yield temps[:-1]
+            data = read_metrics(metrics_path)
+            data.update(sections)
+            sections.clear()
+            sections.update(data)      # the caller gets the merged file back
+            temps[-1].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def require_finite(tensors: dict, path: Path, what: str, remedy: str) -> None:

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common import provenance
 from common.io import PipelineError, atomic_torch_save, require_finite, require_keys, safe_torch_load
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
 
@@ -93,14 +94,15 @@ def run_with_cache(model: nn.Module, x: torch.Tensor, names=(HIDDEN_HOOK,)):
     return out, dict(cache)
 
 
-def save_mlp(model: PointerMLP, path: Path, metrics: dict | None = None, train_config: dict | None = None) -> None:
-    """Write weights + config (+ the metrics it reached), atomically."""
-    atomic_torch_save({
-        "config": asdict(model.cfg),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metrics": metrics or {},
-        "train_config": train_config or {},
-    }, path)
+def save_mlp(model: PointerMLP, path: Path, metrics: dict | None = None, train_config: dict | None = None,
+             made_from: dict | None = None) -> dict:
+    """Write weights + config (+ the metrics it reached, and the provenance record: its digest and
+    `made_from`, the data it was trained on), atomically; returns the record."""
+    config, state = asdict(model.cfg), {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    record = provenance.make_record(provenance.weights_digest(config, state), made_from)
+    atomic_torch_save({"config": config, "state_dict": state, "metrics": metrics or {},
+                       "train_config": train_config or {}, provenance.KEY: record}, path)
+    return record
 
 
 MLP_REMEDY = "re-run train_mlp.py"
@@ -121,6 +123,7 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
     except (TypeError, ValueError, RuntimeError) as e:
         msg = str(e).strip().splitlines()[0][:160]
         raise PipelineError(f"{path}: not an MLP checkpoint of this project ({msg}); {MLP_REMEDY}") from None
+    model.provenance = provenance.model_record(ckpt, path, "MLP", MLP_REMEDY)   # what it was made from
     return model.to(device).eval()
 
 

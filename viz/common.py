@@ -49,6 +49,7 @@ table.metrics th { background:#eef1f6; font-weight:600; }
 table.metrics td.name { text-align:left; }
 .missing { color:#a05a00; }
 .plot { width:100%; }
+footer.provenance { color: #8a94a6; font-size: 11px; margin: 24px 16px; font-family: monospace; }
 """
 
 
@@ -101,8 +102,9 @@ def nav_target(paths, prop: str) -> str:
 
 
 def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra: str = "",
-         with_plotly: bool = True) -> str:
-    """A complete page: header with the run's name and links to every report, then `body`."""
+         with_plotly: bool = True, footer: str = "") -> str:
+    """A complete page: header with the run's name and links to every report, then `body`, then
+    `footer` (what the page was made from: `common.provenance.footer`)."""
     links = []
     for prop, label in NAV:
         target = nav_target(paths, prop)
@@ -110,6 +112,7 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
         links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
     script = f'<script src="{esc(paths.plotly_js.name)}"></script>' if with_plotly else ""
     sub = f'<div style="color:#aab4c8;font-size:12px">{esc(subtitle)}</div>' if subtitle else ""
+    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -122,6 +125,7 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
 <main>
 {body}
 </main>
+{foot}
 </body></html>
 """
 

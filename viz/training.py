@@ -72,7 +72,7 @@ def sae_figure(history: list) -> tuple[go.Figure, str]:
     return fig, caption
 
 
-def build(paths, subtitle: str = "") -> tuple[str, int]:
+def build(paths, subtitle: str = "", footer: str = "") -> tuple[str, int]:
     parts, n_plots = [], 0
     mlp_m = mlp_metrics_of(paths.mlp)
     history = mlp_m.get("history") or []
@@ -91,4 +91,5 @@ def build(paths, subtitle: str = "") -> tuple[str, int]:
     else:
         parts.append(section("Sparse autoencoder (train_sae.py)", f'<p class="missing">No history in {esc(paths.sae.name)}: '
                              'it was trained before train_sae.py kept one; retrain it to see the curves.</p>', anchor="sae"))
-    return page(paths, "training_html", "Training history", "\n".join(parts), subtitle=subtitle), n_plots
+    return page(paths, "training_html", "Training history", "\n".join(parts), subtitle=subtitle,
+                footer=footer), n_plots
