@@ -31,7 +31,7 @@ from common.cli import ArgumentParser, add_common_args, add_sae_arg, pick_device
 from common import provenance
 from common.io import atomic_group_with_metrics, require_inputs
 from viz.build import STEPS, gather, report_files, write_reports
-from viz.common import write_plotly_js
+from viz.common import plotly_js_missing
 from viz.compare import compare_html
 
 
@@ -46,18 +46,22 @@ def parse_args(argv=None):
 
 
 def main(args) -> dict:
-    """The "reports" section of the (last) SAE reported. Every selected SAE's pages and compare.html are
-    rendered into temporaries and committed with their metrics sections as one group: all or none."""
+    """The "reports" section of the (last) SAE reported. Every selected SAE's inputs are read and checked
+    first (nothing is written when one is refused); then its pages and compare.html are rendered into
+    temporaries and committed with their metrics sections as one group: all or none."""
     selected = selected_saes(args)
     root = run_paths(args)
-    files = [f for paths in selected for f in report_files(paths)] + [root.compare_html]
+    gathered = [(paths, *gather_one(args, paths)) for paths in selected]
+    # the library the pages load, where it is not there yet (a member of the group: no page without it)
+    texts = {p.plotly_js: js for p in [root, *selected] if (js := plotly_js_missing(p)) is not None}
+    files = [f for paths in selected for f in report_files(paths)] + [root.compare_html, *texts]
     sections = {}
-    for paths in {p.reports_dir: p for p in [root, *selected]}.values():
-        write_plotly_js(paths)           # the library the pages load (not made from anything: outside the group)
     with atomic_group_with_metrics(files, root.metrics, sections) as temps:
         temp_of = dict(zip(files, temps))
-        for paths in selected:
-            stats = report_one(args, paths, temp_of)
+        for path, text in texts.items():
+            temp_of[path].write_text(text, encoding="utf-8")
+        for paths, rd, seconds in gathered:
+            stats = report_one(args, paths, rd, seconds, temp_of)
             sections[paths.section("reports")] = stats
         temp_of[root.compare_html].write_text(compare_html(root, comparison(root)), encoding="utf-8")
     if not args.quiet:
@@ -66,25 +70,33 @@ def main(args) -> dict:
     return stats
 
 
-def report_one(args, paths, temp_of: dict) -> dict:
-    """One SAE's pages, written into their temporaries (`temp_of`); its "reports" section."""
+def gather_one(args, paths):
+    """(what one SAE's pages draw, seconds taken): every input read and checked, nothing written."""
     # every input up front (the trace reads all three splits last)
     require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx", "mlp", "sae")
     seed_everything(args.seed)
-    device = pick_device(args.device)
     t0 = time.time()
-    bar = tqdm(total=len(STEPS), desc="reports", disable=args.quiet, postfix=STEPS[0])
+    with tqdm(total=STEPS.index("sankey_data") + 1, desc="reading", disable=args.quiet, leave=False) as bar:
+        rd = gather(paths, seed=args.seed, device=pick_device(args.device), n_inputs=args.n_inputs,
+                    on_step=lambda _: bar.update())
+    return rd, time.time() - t0
+
+
+def report_one(args, paths, rd, seconds: float, temp_of: dict) -> dict:
+    """One SAE's pages, written into their temporaries (`temp_of`); its "reports" section."""
+    t0 = time.time()
+    steps = STEPS[STEPS.index("sankey_data") + 1:]
+    bar = tqdm(total=len(steps), desc="reports", disable=args.quiet, postfix=steps[0])
 
     def step(name):   # called when `name` is done: show the part now running
-        i = STEPS.index(name) + 1
-        bar.set_postfix_str(STEPS[i] if i < len(STEPS) else "done", refresh=False)
+        i = steps.index(name) + 1
+        bar.set_postfix_str(steps[i] if i < len(steps) else "done", refresh=False)
         bar.update()
     try:
-        rd = gather(paths, seed=args.seed, device=device, n_inputs=args.n_inputs, on_step=step)
         written = write_reports(paths, rd, temp_of, on_step=step)
     finally:
         bar.close()
-    seconds = time.time() - t0
+    seconds += time.time() - t0
     files = sorted(written) + [paths.features_csv.name, paths.neurons_csv.name, paths.plotly_js.name]
     stats = {"files": files, "plots": {k: v for k, v in written.items() if k.endswith(".html")},
              "trace_rows": written[paths.trace_xlsx.name], "alive_feature_cards": int((rd.features["status"] == "alive").sum()),

@@ -44,7 +44,7 @@ def main(args) -> dict:
     paths = run_paths(args)
     require_inputs(paths, "mlp")
     model = load_mlp(paths.mlp, device=pick_device(args.device))
-    made_from = {"mlp": provenance.entry(paths.mlp, model.provenance["digest"])}
+    made_from = {"mlp": provenance.entry(paths.mlp, model.provenance["digest"], paths.root)}
     if args.n_samples is not None:
         x = sample_inputs(args.n_samples, seed=stream_seed(args.seed, "harvest"))
         source = f"fresh:{args.n_samples}:seed={args.seed}"
@@ -52,9 +52,9 @@ def main(args) -> dict:
         data = args.data or paths.train_xlsx
         if not args.data:
             require_inputs(paths, "train_xlsx")
-        x, _ = load_excel(data)
+        x, y = load_excel(data)
         source = f"file:{data}"
-        made_from["data"] = provenance.entry(data, provenance.file_digest(data))
+        made_from["data"] = provenance.entry(data, provenance.rows_digest(x, y), paths.root)
     t0 = time.time()
     with tqdm(total=len(x), desc="harvest", unit="input", disable=args.quiet) as bar:
         acts = harvest(model, x, args.batch_size, on_chunk=bar.update)           # [N, d_hidden]

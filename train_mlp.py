@@ -75,8 +75,8 @@ def main(args) -> dict:
     x_train, y_train = load_excel(paths.train_xlsx)
     x_val, y_val = load_excel(paths.val_xlsx)
     x_test, y_test = load_excel(paths.test_xlsx)
-    made_from = {split: provenance.entry(paths.split_xlsx(split), provenance.file_digest(paths.split_xlsx(split)))
-                 for split in ("train", "val", "test")}    # the data the MLP (and its checkpoints) are made from
+    made_from = {split: provenance.entry(paths.split_xlsx(split), provenance.rows_digest(x, y), paths.root)   # the data the MLP
+                 for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val), ("test", x_test, y_test))}
     device = pick_device(args.device)
     seed_everything(args.seed)
 

@@ -221,7 +221,7 @@ def load_inputs(args):
         require_inputs(paths, "mlp")
         mlp = load_mlp(paths.mlp)
         return {"stream": True, "source": f"stream:seed={args.seed}",
-                "made_from": {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"])}}, mlp
+                "made_from": {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}}, mlp
     require_inputs(paths, "activations")
     data = load_activations(paths.activations)
     require_inputs(paths, "mlp")
@@ -233,8 +233,8 @@ def load_inputs(args):
     provenance.require_made_from(paths.activations, record, "mlp", paths.mlp, mlp.provenance["digest"],
                                  f"run harvest_activations.py --run-dir {args.run_dir} first")
     # what the SAE (and its training checkpoints) are made from
-    data["made_from"] = {"activations": provenance.entry(paths.activations, record["digest"]),
-                         "mlp": provenance.entry(paths.mlp, mlp.provenance["digest"])}
+    data["made_from"] = {"activations": provenance.entry(paths.activations, record["digest"], paths.root),
+                         "mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
     return data, mlp
 
 

@@ -52,8 +52,8 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
                             f"(the ultralow line is 0.1%)")
     mlp, sae = load_run_models(paths, device)
     labels = label_models(mlp, sae, seed=seed, n_inputs=n_inputs)
-    labels.made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"]),
-                        "sae": provenance.entry(paths.sae, sae.provenance["digest"])}
+    labels.made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root),
+                        "sae": provenance.entry(paths.sae, sae.provenance["digest"], paths.root)}
     if write:
         write_labels(paths, labels)
     return labels

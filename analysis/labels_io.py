@@ -18,7 +18,8 @@ import torch
 
 from analysis.run import load_run_models
 from common import provenance
-from common.io import PipelineError, atomic_group_with_metrics, atomic_path, read_metrics, require_inputs, safe_torch_load
+from common.io import (PipelineError, atomic_group_with_metrics, atomic_path, atomic_torch_save, read_metrics,
+                       require_inputs, safe_torch_load)
 from common.paths import RunPaths
 
 METRICS_SECTION = "interpretability"
@@ -88,9 +89,9 @@ def write_labelings(run: RunPaths, labelled: list) -> None:
                        "neuron_f1": torch.from_numpy(labels.neuron_f1)}
             record = provenance.make_record(provenance.digest_of({**content, "members": members}),
                                             labels.made_from, members)
-            torch.save({**content, "summary_seed": labels.summary["seed"],
+            atomic_torch_save({**content, "summary_seed": labels.summary["seed"],
                         "summary_n_inputs": labels.summary["n_inputs"], "version": LABELS_VERSION,
-                        provenance.KEY: record}, cache_tmp)
+                        provenance.KEY: record}, cache_tmp)   # (a failure names labels.pt)
             sections[paths.section(METRICS_SECTION)] = {**labels.summary, provenance.KEY: record}
             labels.digest = record["digest"]
 

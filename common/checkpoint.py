@@ -32,7 +32,7 @@ def load_checkpoint(path: Path, *, config: dict, train_config: dict, required: l
     `required` state key, was made with another `config` / `train_config`, or from other data than
     `made_from` ({role: provenance entry} of the inputs now)."""
     ckpt = safe_torch_load(path, what, remedy)
-    require_keys(ckpt, [*SETTINGS_KEYS, *required], path, what, remedy)
+    require_keys(ckpt, ["config", "train_config", *required, "made_from"], path, what, remedy)
     if ckpt["config"] != config or ckpt["train_config"] != train_config:
         raise PipelineError(f"{path}: {OTHER_SETTINGS}")
     for role, now in (made_from or {}).items():

@@ -5,11 +5,13 @@ Every artifact the pipeline derives carries one record (the dict key "provenance
 
     {"digest":    D,                                   # blake2b of the artifact's own content
      "made_from": {ROLE: {"file": PATH, "digest": D'}},  # its inputs as they were when it was made
+                                                       # (PATH relative to the run folder)
      "members":   {NAME: D''}}                          # files written in the same group, by byte digest
 
 D is computed once, when the artifact is written (over its tensors and config, not its file bytes, so
-it can live inside the file); a file that has no room for a record (an Excel split, a CSV) is named
-by the blake2b of its bytes, computed where it is read (those files are small). A stage that reads an
+it can live inside the file); a file that has no room for a record is named by its content, computed
+where it is read (those files are small): an Excel split by its rows (`rows_digest`), a CSV by the
+blake2b of its bytes. A stage that reads an
 artifact with its inputs compares each input's own digest with what the artifact recorded and refuses
 a mismatch in one line naming both files and the stage to re-run. File times decide nothing.
 """
@@ -68,13 +70,26 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def rows_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """The digest of a data file's rows (inputs [n, 10], targets [n]) as read: an Excel file's bytes also
+    hold the time it was written, so two identical splits would differ by their bytes."""
+    return digest_of({"inputs": x, "targets": y})
+
+
 def short(digest: str | None) -> str:
     return (digest or "none")[:SHOWN]
 
 
-def entry(path: Path, digest: str) -> dict:
-    """One `made_from` entry: the input's file (as the stage was given it) and its digest."""
-    return {"file": str(path), "digest": digest}
+def entry(path: Path, digest: str, root: Path | None = None) -> dict:
+    """One `made_from` entry: the input's file and its digest. The file is named relative to the run
+    folder `root` when inside it, so a copied run (cp -r) holds the same records."""
+    path = Path(path)
+    if root is not None:
+        try:
+            path = path.resolve().relative_to(Path(root).resolve())
+        except ValueError:
+            pass                     # a file from elsewhere (harvest --data): named as given
+    return {"file": path.as_posix(), "digest": digest}
 
 
 def make_record(digest: str, made_from: dict | None = None, members: dict | None = None) -> dict:

@@ -8,9 +8,11 @@ import torch
 import harvest_activations
 import label_features
 import train_mlp
+from common import provenance
 from common.paths import RunPaths
 from dataset import data_generator
 from sae.registry import build_sae, config_fields, sae_config
+from mlp.mlp_definition import load_mlp
 from sae.sae_definition import save_sae
 from sae.training import TrainConfig
 
@@ -77,10 +79,18 @@ def synthetic_acts(n: int = 2000, d_in: int = 64, seed: int = 0) -> torch.Tensor
     return coef @ dirs
 
 
+def save_run_sae(sae, paths: RunPaths, **kw) -> dict:
+    """An SAE a test built, saved as the SAE `paths` names (`paths.sae`) as if train_sae.py had trained it
+    on the run's MLP (its provenance names that MLP, so the later stages accept it); returns the record."""
+    mlp = load_mlp(paths.mlp)
+    made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
+    return save_sae(sae, paths.sae, made_from=made_from, **kw)
+
+
 def add_labelled_matryoshka(paths: RunPaths, name: str = "mat") -> None:
     """A tiny (untrained) Matryoshka SAE with prefixes 4, 8, 16 saved into a run as `name`, and labelled:
     what feature_splitting.py links within one dictionary."""
-    save_sae(tiny_sae("matryoshka", d_sae=16, k=4, prefixes=(4, 8, 16)), paths.for_sae(name).sae,
-             metrics={"fvu": 0.5, "l0": 4.0})
+    save_run_sae(tiny_sae("matryoshka", d_sae=16, k=4, prefixes=(4, 8, 16)), paths.for_sae(name),
+                 metrics={"fvu": 0.5, "l0": 4.0})
     label_features.main(label_features.parse_args(["--run-dir", str(paths.root), "--sae", name, "--n-inputs", "2000",
                                                    "--quiet"]))

@@ -127,10 +127,10 @@ def load_splits(paths, mlp=None):
     for split in SPLITS:
         p = paths.split_xlsx(split)
         require_inputs(paths, f"{split}_xlsx")
-        if mlp is not None:
-            provenance.require_made_from(paths.mlp, mlp.provenance, split, p, provenance.file_digest(p),
-                                         f"run train_mlp.py --run-dir {paths.root} (and the stages after it) first")
         x, y = load_excel(p)
+        if mlp is not None:
+            provenance.require_made_from(paths.mlp, mlp.provenance, split, p, provenance.rows_digest(x, y),
+                                         f"run train_mlp.py --run-dir {paths.root} (and the stages after it) first")
         xs.append(x)
         ys.append(y)
         splits += [split] * len(x)
@@ -153,7 +153,7 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
     mlp, sae = load_run_models(paths, device)
     splits = load_splits(paths, mlp)
     labels = read_labels(paths, seed=seed, n_inputs=n_inputs, models=(mlp, sae))
-    made_from = {**labels.made_from, "labels": provenance.entry(paths.labels_cache, labels.digest),
+    made_from = {**labels.made_from, "labels": provenance.entry(paths.labels_cache, labels.digest, paths.root),
                  **{s: mlp.provenance["made_from"][s] for s in SPLITS}}
     t["labels"] = time.time() - t0
     on_step("labels")

@@ -57,13 +57,20 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def write_plotly_js(paths) -> Path:
-    """plotly.js, beside the pages (the pages reference it by relative path: works from file://)."""
+def plotly_js_missing(paths) -> str | None:
+    """The text of plotly.js when `paths.plotly_js` does not hold it yet (None when it does); the pages
+    load it from beside them, by relative path (works from file://)."""
     path = paths.plotly_js
     js = plotly.offline.get_plotlyjs()
-    if not path.exists() or path.stat().st_size != len(js.encode("utf-8")):
-        atomic_write_text(path, js)
-    return path
+    return js if not path.is_file() or path.stat().st_size != len(js.encode("utf-8")) else None
+
+
+def write_plotly_js(paths) -> Path:
+    """plotly.js, beside the pages, atomically, when not there yet."""
+    js = plotly_js_missing(paths)
+    if js is not None:
+        atomic_write_text(paths.plotly_js, js)
+    return paths.plotly_js
 
 
 def _check_axes(fig: go.Figure, name: str) -> None:
