@@ -6,6 +6,7 @@ from pathlib import Path
 
 from common import provenance
 from common.io import PipelineError, atomic_group, atomic_torch_save, require_finite, require_keys, safe_torch_load
+from mlp.mlp_definition import load_mlp
 from sae.base import SAE
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens, saelens_writers
@@ -58,6 +59,15 @@ def save_sae_group(sae: SAE, path: Path, metrics: dict | None = None, train_conf
     files = sae_group_files(sae, path, density_log10)
     with atomic_group(files) as temps:
         return write_sae_group(sae, files, temps, metrics, train_config, made_from, density_log10)
+
+
+def adopt_sae(sae: SAE, paths, metrics: dict | None = None) -> dict:
+    """Save an SAE made outside train_sae.py (by hand, or `load_sae(saelens_folder)`) as the SAE `paths`
+    (a RunPaths) names, with its SAELens folder: its provenance says it was made from the run's MLP
+    (by the caller's word; it must read that MLP's hidden layer), so the later stages accept it."""
+    mlp = load_mlp(paths.mlp)
+    made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
+    return save_sae_group(sae, paths.sae, metrics=metrics, made_from=made_from)
 
 
 def sae_from_checkpoint(ckpt, path: Path) -> SAE:

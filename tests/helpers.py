@@ -8,12 +8,10 @@ import torch
 import harvest_activations
 import label_features
 import train_mlp
-from common import provenance
 from common.paths import RunPaths
 from dataset import data_generator
 from sae.registry import build_sae, config_fields, sae_config
-from mlp.mlp_definition import load_mlp
-from sae.sae_definition import save_sae
+from sae.sae_definition import adopt_sae
 from sae.training import TrainConfig
 
 # per-architecture settings small enough for a 64-d layer; a test overrides what it checks
@@ -79,12 +77,7 @@ def synthetic_acts(n: int = 2000, d_in: int = 64, seed: int = 0) -> torch.Tensor
     return coef @ dirs
 
 
-def save_run_sae(sae, paths: RunPaths, **kw) -> dict:
-    """An SAE a test built, saved as the SAE `paths` names (`paths.sae`) as if train_sae.py had trained it
-    on the run's MLP (its provenance names that MLP, so the later stages accept it); returns the record."""
-    mlp = load_mlp(paths.mlp)
-    made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
-    return save_sae(sae, paths.sae, made_from=made_from, **kw)
+save_run_sae = adopt_sae   # an SAE a test built, saved into a run as made from its MLP
 
 
 def add_labelled_matryoshka(paths: RunPaths, name: str = "mat") -> None:
