@@ -16,7 +16,8 @@ OTHER_SETTINGS = ("checkpoint was made with other settings; "
                   "re-run with the same flags, or without --resume to start over")
 
 
-def save_checkpoint(path: Path, *, config: dict, train_config: dict, state: dict, made_from: dict | None = None) -> None:
+def save_checkpoint(path: Path, *, config: dict, train_config: dict, state: dict,
+                    made_from: dict | None = None) -> None:
     """Write `state` with the settings and data (`made_from`) it belongs to, atomically (an interrupted
     write leaves the previous checkpoint intact)."""
     clash = [k for k in SETTINGS_KEYS if k in state]

@@ -106,7 +106,8 @@ def record_of(obj: Any, path: Path, what: str, remedy: str) -> dict:
     """The provenance record inside a loaded artifact dict; refused when absent or malformed (an artifact
     written by hand or before records were kept cannot be matched with its inputs)."""
     rec = obj.get(KEY) if isinstance(obj, dict) else None
-    if not (isinstance(rec, dict) and isinstance(rec.get("digest"), str) and isinstance(rec.get("made_from", {}), dict)):
+    if not (isinstance(rec, dict) and isinstance(rec.get("digest"), str)
+            and isinstance(rec.get("made_from", {}), dict)):
         raise PipelineError(f"{path}: {what} records no provenance (what it was made from is unknown: written by "
                             f"hand or by an older version); {remedy}")
     return rec
@@ -124,7 +125,8 @@ def require_made_from(path: Path, rec: dict, role: str, upstream: Path, upstream
     was = recorded(rec, role)
     if was != upstream_digest:
         said = f"recorded {role} {short(was)}" if was else f"records no {role}"
-        raise PipelineError(f"{path}: not made from {upstream} ({said}, that file is {short(upstream_digest)}); {rerun}")
+        raise PipelineError(f"{path}: not made from {upstream} ({said}, that file is {short(upstream_digest)}); "
+                            f"{rerun}")
 
 
 def members_problem(folder: Path, rec: dict) -> str | None:

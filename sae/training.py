@@ -200,9 +200,9 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
     `on_step(step, total, stats)` is called after every step (stats: loss, mse (batch FVU), l0, ...).
     With `resume`, training continues from `checkpoint_path` when it exists (its SAE config and
     training settings must match, and the data it was made from must be `made_from`: {role:
-    provenance entry} of the activations / MLP now; the checkpoints written record it). Under torchrun (torch.distributed initialised) each process
-    trains on its slice of every global batch of `tc.batch_size` rows with DistributedDataParallel;
-    only rank 0 writes the checkpoint."""
+    provenance entry} of the activations / MLP now; the checkpoints written record it). Under torchrun
+    (torch.distributed initialised) each process trains on its slice of every global batch of
+    `tc.batch_size` rows with DistributedDataParallel; only rank 0 writes the checkpoint."""
     device = torch.device(device)
     tc = tc.for_architecture(sae_cfg.architecture)
     rank, n_ranks = world()
