@@ -4,6 +4,7 @@ Every artifact the pipeline derives carries one record (the dict key "provenance
 `metadata.provenance` of a SAELens cfg.json, a "provenance" entry of a metrics.json section):
 
     {"digest":    D,                                   # SHA-256 (128 bits) of the artifact's content
+     "hash":      "sha256/128",                        # how D was computed
      "made_from": {ROLE: {"file": PATH, "digest": D'}},  # its inputs as they were when it was made
                                                        # (PATH relative to the run folder)
      "members":   {NAME: D''}}                          # files written in the same group, by byte digest
@@ -25,6 +26,7 @@ import torch
 from common.io import PipelineError, safe_torch_load
 
 KEY = "provenance"
+HASH = "sha256/128"      # recorded with every digest: a record of another kind is refused as such, not as "altered"
 DIGEST_HEX = 32          # SHA-256 cut to 128 bits: collisions are not a concern for a run's few dozen files
 # SHA-256, not blake2b: with the SHA extensions of current x86 and ARM CPUs OpenSSL's SHA-256 hashes about
 # twice as fast (measured here: 444 against 205 MB/s under load), and the 635 MB activations file is hashed
@@ -96,7 +98,7 @@ def entry(path: Path, digest: str, root: Path | None = None) -> dict:
 
 
 def make_record(digest: str, made_from: dict | None = None, members: dict | None = None) -> dict:
-    out = {"digest": digest, "made_from": dict(made_from or {})}
+    out = {"digest": digest, "hash": HASH, "made_from": dict(made_from or {})}
     if members:
         out["members"] = dict(members)
     return out
@@ -110,6 +112,9 @@ def record_of(obj: Any, path: Path, what: str, remedy: str) -> dict:
             and isinstance(rec.get("made_from", {}), dict)):
         raise PipelineError(f"{path}: {what} records no provenance (what it was made from is unknown: written by "
                             f"hand or by an older version); {remedy}")
+    if rec.get("hash") != HASH:
+        raise PipelineError(f"{path}: {what} records digests of another kind ({rec.get('hash')!r}, expected {HASH!r}: "
+                            f"written by another version); {remedy}")
     return rec
 
 

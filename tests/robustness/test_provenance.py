@@ -265,3 +265,19 @@ def test_a_stream_sae_needs_no_activations(copy):
     mlp = torch.load(run.mlp, weights_only=True)["provenance"]["digest"]
     assert made_from == {"mlp": {"file": "mlp/perfect_mlp.pth", "digest": mlp}}
     assert stage(label_features, run, "--sae", "streamed", *N)["d_sae"] == 32
+
+
+def test_a_record_of_another_kind_or_none_is_refused(copy, capsys):
+    """An SAE whose record was made with another digest, or that has none (written by hand or by an older
+    version): refused as such, naming the stage that re-makes it."""
+    import torch
+    run = copy()
+    ckpt = torch.load(run.sae, weights_only=True)
+    ckpt["provenance"]["hash"] = "blake2b/128"
+    torch.save(ckpt, run.sae)
+    err = refused(feature_probe, run, [], capsys)
+    assert str(run.sae) in err and "digests of another kind" in err and "train_sae.py" in err, err
+    del ckpt["provenance"]
+    torch.save(ckpt, run.sae)
+    err = refused(label_features, run, N, capsys)
+    assert str(run.sae) in err and "records no provenance" in err and "train_sae.py" in err, err
