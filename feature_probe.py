@@ -143,7 +143,7 @@ def main(args) -> dict:
     inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
     mlp, sae = load_run_models(paths)          # on the CPU: a handful of inputs
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)
-    labels = read_labels(paths, n_inputs=args.n_inputs)
+    labels = read_labels(paths, n_inputs=args.n_inputs, models=(mlp, sae))
     records = probe(mlp, sae, labels, torch.tensor(inputs, dtype=torch.long), args.top, ablated, clamped)
     result = {"inputs": records, "labels": {k: labels.summary.get(k) for k in (
         "features_alive", "features_monosemantic_share", "neurons_monosemantic_share", "n_inputs", "seed")}}

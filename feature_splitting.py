@@ -23,11 +23,11 @@ import pandas as pd
 
 from analysis.compare import comparison
 from analysis.labels_io import FLOAT_FORMAT, read_labels
+from analysis.run import load_run_models
 from analysis.splitting import Dictionary, prefix_levels, prefix_links, size_links, splitting_summary
 from common.cli import ArgumentParser, add_common_args, run_main, run_paths
 from common.io import PipelineError, atomic_group, update_metrics
 from mlp.mlp_definition import load_mlp
-from sae.sae_definition import load_sae
 from sae.splice import chunked_pass
 from viz.common import write_plotly_js
 from viz.splitting import splitting_html
@@ -59,8 +59,8 @@ def main(args) -> dict:
     dictionaries, prefixes, x = {}, {}, None
     for r in rows:
         p = paths.for_sae(r["sae"])
-        labels = read_labels(p)
-        sae = load_sae(p.sae)
+        _, sae = load_run_models(p)      # the SAE, checked against the run's MLP
+        labels = read_labels(p, models=(mlp, sae))
         x = labels.inputs if x is None else x          # every dictionary on the same fresh inputs
         prefixes[r["sae"]] = tuple(getattr(sae.cfg, "prefixes", ()))
         dictionaries[r["sae"]] = Dictionary(r["sae"], sae.W_dec.detach().cpu(), chunked_pass(mlp, sae, x)["features"],

@@ -2,7 +2,8 @@
 
 Reads  <run-dir>/mlp/perfect_mlp.pth (stage 2) and, by default, <run-dir>/dataset/mlp_train.xlsx
 Writes <run-dir>/mlp_activations.pt: {"activations": float32 [N, 512], "inputs": int64 [N, 10],
-       "targets": int64 [N], "source": str, "hook": str}, and the "harvest" section of metrics.json.
+       "targets": int64 [N], "source": str, "hook": str, "provenance": the MLP's digest (and the data
+       file's)}, and the "harvest" section of metrics.json.
 
     python harvest_activations.py                    # the 8000 training rows, as the reference does
     python harvest_activations.py --n-samples 1000000   # N fresh inputs from the task instead
@@ -17,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths
+from common import provenance
 from common.io import PipelineError, require_inputs, update_metrics
 from common.validate import int_range, positive_int
 from dataset.data_loader import load_excel
@@ -42,6 +44,7 @@ def main(args) -> dict:
     paths = run_paths(args)
     require_inputs(paths, "mlp")
     model = load_mlp(paths.mlp, device=pick_device(args.device))
+    made_from = {"mlp": provenance.entry(paths.mlp, model.provenance["digest"], paths.root)}
     if args.n_samples is not None:
         x = sample_inputs(args.n_samples, seed=stream_seed(args.seed, "harvest"))
         source = f"fresh:{args.n_samples}:seed={args.seed}"
@@ -49,8 +52,9 @@ def main(args) -> dict:
         data = args.data or paths.train_xlsx
         if not args.data:
             require_inputs(paths, "train_xlsx")
-        x, _ = load_excel(data)
+        x, y = load_excel(data)
         source = f"file:{data}"
+        made_from["data"] = provenance.entry(data, provenance.rows_digest(x, y), paths.root)
     t0 = time.time()
     with tqdm(total=len(x), desc="harvest", unit="input", disable=args.quiet) as bar:
         acts = harvest(model, x, args.batch_size, on_chunk=bar.update)           # [N, d_hidden]
@@ -59,10 +63,10 @@ def main(args) -> dict:
                             f"re-run train_mlp.py ({paths.activations} is unchanged)")
     counts = firing_counts(acts)
     seconds = time.time() - t0
-    save_activations(paths.activations, acts, x, source)
+    record = save_activations(paths.activations, acts, x, source, made_from)
     stats = {"n": len(x), "d_hidden": acts.shape[1], "source": source, "seconds": round(seconds, 2),
              "active_share": float(counts.sum()) / acts.numel(),
-             "dead_neurons": int((counts == 0).sum())}
+             "dead_neurons": int((counts == 0).sum()), provenance.KEY: record}
     update_metrics(paths.metrics, "harvest", stats)
     if not args.quiet:
         print(f"harvested {tuple(acts.shape)} from {source} in {seconds:.1f} s; "

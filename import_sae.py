@@ -21,16 +21,14 @@ import argparse
 from pathlib import Path
 
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths
-from common.io import PipelineError, require_finite, update_metrics
+from common.io import PipelineError, require_finite
 from common.paths import DEFAULT_SAE
 from common import validate
 from mlp.mlp_definition import HIDDEN_HOOK
 from sae.foreign import read_foreign
 from sae.metrics import evaluate_sae
-from sae.saelens import save_saelens
-from sae.sae_definition import save_sae
 from sae.training import TrainConfig, split_activations
-from train_sae import load_inputs, metrics_table, without_density
+from train_sae import load_inputs, metrics_table, write_saes
 
 
 def parse_args(argv=None):
@@ -76,12 +74,9 @@ def main(args) -> dict:
     sae, mlp = sae.to(device), mlp.to(device)
     m = evaluate_sae(sae, mlp, acts[rows], data["inputs"][rows], data["targets"][rows].float())
     m = {**m, "n_eval": m["n"], "config": sae.cfg.to_dict(), "source": data.get("source", ""), "origin": origin}
-    section = without_density(m)
     sae = sae.cpu()
-    save_sae(sae, paths.sae, metrics=section)
-    if sae.SAELENS_ARCHITECTURE is not None:
-        save_saelens(sae, paths.sae_saelens_dir, density_log10=m["density_log10"])
-    update_metrics(paths.metrics, paths.section("sae"), section)
+    # its .pth, SAELens folder and metrics section as one group, made from the run's MLP (its layer)
+    write_saes(run, [(paths, sae, m, [], {"mlp": data["made_from"]["mlp"]})])
     if not args.quiet:
         print(f"SAE {origin['library']} {origin['architecture']} (as {sae.cfg.architecture}) d_sae={sae.cfg.d_sae} "
               f"from {folder}, on {m['source'] or 'activations'} (held-out {m['n_eval']:,}):")

@@ -9,8 +9,9 @@ Writes <run-dir>/reports/features.csv and neurons.csv (one row per unit: explana
        every unit's F1 against every single condition) and the "interpretability" section of
        metrics.json (with the random-direction control and absorption); for a named SAE, in reports/NAME/ and section
        "interpretability:NAME".
-Every later stage (feature_probe.py, feature_reports.py, feature_splitting.py) reads these and
-refuses them when they are missing or older than the MLP or SAE file.
+With --sae all every SAE is labelled before anything is written, then all labels are written as one
+group. Every later stage (feature_probe.py, feature_reports.py, feature_splitting.py) reads these and
+refuses them when they are missing or were made from another MLP or SAE file (their provenance).
 
 Explanations are chosen on fresh inputs of the task's "explain" seed stream and scored on fresh
 inputs of its "analysis" stream, never the training rows (analysis.labels).
@@ -26,7 +27,9 @@ import torch
 
 from analysis.absorption import absorption_line
 from analysis.labels import DEFAULT_N_INPUTS, MIN_N_INPUTS, build_labels
-from common.cli import ArgumentParser, add_common_args, add_sae_arg, pick_device, run_main, seed_everything, selected_saes
+from analysis.labels_io import write_labelings
+from common.cli import (ArgumentParser, add_common_args, add_sae_arg, pick_device, run_main, run_paths, seed_everything,
+                        selected_saes)
 from common.validate import int_range
 
 # the labels hold the hidden layer and the SAE's features on every input: the cap of
@@ -50,10 +53,14 @@ def main(args) -> dict:
     """The labels' summary (with --sae all: {name: summary})."""
     targets = selected_saes(args)
     device = pick_device(args.device)
-    out = {}
-    for paths in targets:
+    done = []
+    for paths in targets:      # every SAE labelled before any labels are written
         seed_everything(args.seed)
-        s = build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device).summary
+        done.append((paths, build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device, write=False)))
+    write_labelings(run_paths(args), done)
+    out = {}
+    for paths, labels in done:
+        s = labels.summary
         out[paths.sae_name] = s
         if not args.quiet:
             ic = s.get("interchange_success")

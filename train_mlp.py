@@ -1,8 +1,8 @@
 """Stage 2: train the MLP on the pointer-difference task.
 
 Reads  <run-dir>/dataset/mlp_{train,val,test}.xlsx   (stage 1: dataset/data_generator.py)
-Writes <run-dir>/mlp/perfect_mlp.pth (weights + config + metrics) and the "mlp" section of
-       <run-dir>/metrics.json.
+Writes <run-dir>/mlp/perfect_mlp.pth (weights + config + metrics + provenance: the digests of the three
+       splits it was trained on) and the "mlp" section of <run-dir>/metrics.json.
 
 Recipe: AdamW with a one-cycle schedule at batch 256; each epoch sees the training set under a
 fresh label-preserving symmetry of the task (slots of a column permuted with their pointer,
@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from common.checkpoint import check_layout, load_checkpoint, load_optimizer_state_, save_checkpoint, set_generator_state_
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
+from common import provenance
 from common.io import PipelineError, json_text, require_inputs, update_metrics
 from common.validate import shown, finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
 from dataset.data_loader import load_excel
@@ -72,6 +73,8 @@ def main(args) -> dict:
     x_train, y_train = load_excel(paths.train_xlsx)
     x_val, y_val = load_excel(paths.val_xlsx)
     x_test, y_test = load_excel(paths.test_xlsx)
+    made_from = {split: provenance.entry(paths.split_xlsx(split), provenance.rows_digest(x, y), paths.root)   # the data the MLP
+                 for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val), ("test", x_test, y_test))}
     device = pick_device(args.device)
     seed_everything(args.seed)
 
@@ -87,7 +90,8 @@ def main(args) -> dict:
 
     if args.resume and paths.mlp_checkpoint.exists():
         remedy = "delete it and train without --resume"
-        ck = load_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config, remedy=remedy,
+        ck = load_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config, made_from=made_from,
+                             remedy=remedy,
                              required=["state_dict", "optimizer", "scheduler", "generator", "epoch", "best"],
                              what="MLP training checkpoint")
         try:  # (robustness) every entry is checked before it is used: a damaged checkpoint is one line
@@ -142,7 +146,7 @@ def main(args) -> dict:
             best = {"val_mse": val_mse, "epoch": epoch, "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
         bar.set_postfix(loss=f"{loss.item():.4f}", val_mse=f"{val_mse:.4f}")  # noqa
         if args.checkpoint_every and (epoch + 1) % args.checkpoint_every == 0 and epoch + 1 < args.epochs:
-            save_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config,
+            save_checkpoint(paths.mlp_checkpoint, config=asdict(cfg), train_config=train_config, made_from=made_from,
                             state={"state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                                    "scheduler": sched.state_dict(), "generator": gen.get_state(),
                                    "epoch": epoch + 1, "best": best, "history": history})
@@ -161,8 +165,8 @@ def main(args) -> dict:
         "train_seconds": round(train_seconds, 2),
         "history": history,
     }
-    save_mlp(model.cpu(), paths.mlp, metrics=metrics, train_config=train_config)
-    update_metrics(paths.metrics, "mlp", metrics)
+    record = save_mlp(model.cpu(), paths.mlp, metrics=metrics, train_config=train_config, made_from=made_from)
+    update_metrics(paths.metrics, "mlp", {**metrics, provenance.KEY: record})
     paths.mlp_checkpoint.unlink(missing_ok=True)
     if not args.quiet:
         print(f"MLP  best epoch {metrics['best_epoch']}/{args.epochs}  ({train_seconds:.1f} s)")

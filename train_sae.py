@@ -22,6 +22,7 @@ import argparse
 import csv
 import io
 import re
+import shutil
 import time
 from dataclasses import asdict, fields, replace
 
@@ -30,15 +31,15 @@ from tqdm import tqdm
 from common import distributed
 from common import validate
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
-from common.io import PipelineError, atomic_write_text, require_inputs, update_metrics
+from common import provenance
+from common.io import PipelineError, atomic_group_with_metrics, require_inputs
 from common.paths import RunPaths
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, MAX_D_SAE
 from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
 from sae.registry import config_fields, sae_config
-from sae.saelens import save_saelens
-from sae.sae_definition import save_sae
+from sae.sae_definition import sae_group_files, write_sae_group
 from sae.sources import StreamSource
 from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
 from viz.frontier import frontier_html
@@ -229,7 +230,8 @@ def load_inputs(args):
     if args.stream:
         require_inputs(paths, "mlp")
         mlp = load_mlp(paths.mlp)
-        return {"stream": True, "source": f"stream:seed={args.seed}"}, mlp
+        return {"stream": True, "source": f"stream:seed={args.seed}",
+                "made_from": {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}}, mlp
     require_inputs(paths, "activations")
     data = load_activations(paths.activations)
     require_inputs(paths, "mlp")
@@ -237,6 +239,12 @@ def load_inputs(args):
     if data["activations"].shape[1] != mlp.cfg.d_hidden:  # (robustness) harvested from another MLP
         raise PipelineError(f"{paths.activations}: activations are {data['activations'].shape[1]}-d but the MLP's hidden "
                             f"layer is {mlp.cfg.d_hidden}-d; re-run harvest_activations.py --run-dir {args.run_dir}")
+    record = data[provenance.KEY]
+    provenance.require_made_from(paths.activations, record, "mlp", paths.mlp, mlp.provenance["digest"],
+                                 f"run harvest_activations.py --run-dir {args.run_dir} first")
+    # what the SAE (and its training checkpoints) are made from
+    data["made_from"] = {"activations": provenance.entry(paths.activations, record["digest"], paths.root),
+                         "mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
     return data, mlp
 
 
@@ -263,7 +271,7 @@ def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae"
 
     t0 = time.perf_counter()
     sae, info = train(sae_cfg, acts, tc, device=device, checkpoint_path=checkpoint_path,
-                      resume=getattr(args, "resume", False), on_step=on_step)
+                      resume=getattr(args, "resume", False), on_step=on_step, made_from=data["made_from"])
     bar.close()
     train_seconds = time.perf_counter() - t0
     mlp = mlp.to(device)
@@ -368,30 +376,24 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
         except PipelineError as e:
             raise PipelineError(f"--sweep {name}={text}: {e}") from None
         members.append((text, value, one, member))
-    rows = []
-    for text, value, one, member in members:
+    trained = []
+    for text, value, one, member in members:   # every member trained before anything is written
         sae, m, history = train_and_evaluate(one, data, mlp, device, desc=f"{name}={text}")
-        if not writer:
-            continue
-        save_sae(sae, member.sae, metrics={**without_density(m), "history": history}, train_config=m["train_config"])
-        if sae.SAELENS_ARCHITECTURE is not None:
-            save_saelens(sae, member.sae_saelens_dir, density_log10=m["density_log10"])
-        update_metrics(member.metrics, member.section("sae"), without_density(m))
-        rows.append({name: value, **{k: m[k] for k in ("fvu", "l0", "dead_share", "dense_share",
-                                                       "spliced_exact_match", "spliced_mse", "mlp_exact_match",
-                                                       "resampled", "train_seconds")},
-                     "architecture": args.architecture, "d_sae": m["config"]["d_sae"], "sae": member.sae_name,
-                     "path": str(member.sae)})
+        trained.append((member, sae, m, history))
+    rows = [{name: value, **{k: m[k] for k in ("fvu", "l0", "dead_share", "dense_share", "spliced_exact_match",
+                                               "spliced_mse", "mlp_exact_match", "resampled", "train_seconds")},
+             "architecture": args.architecture, "d_sae": m["config"]["d_sae"], "sae": member.sae_name,
+             "path": str(member.sae)} for (_, value, _, _), (member, sae, m, _) in zip(members, trained)]
     if not writer:
         return {"name": name, "rows": rows}
     buf = io.StringIO()
     table = csv.DictWriter(buf, fieldnames=list(rows[0]))
     table.writeheader()
     table.writerows(rows)
-    atomic_write_text(paths.sweep_csv, buf.getvalue())
     title = f"SAE sweep over {name}: {args.architecture}" + (f", d_sae={args.d_sae}" if args.d_sae else "")
-    atomic_write_text(paths.sweep_html, frontier_html(rows, name, title))
-    update_metrics(paths.metrics, "sae_sweep", {"name": name, "rows": rows})
+    texts = {paths.sweep_csv: buf.getvalue(), paths.sweep_html: frontier_html(rows, name, title)}
+    write_saes(paths, [(member, sae, m, history, data["made_from"]) for member, sae, m, history in trained],
+               texts, {"sae_sweep": {"name": name, "rows": rows}})
     if not args.quiet:
         cols = [name, "l0", "fvu", "dead_share", "spliced_exact_match", "train_seconds"]
         print("  ".join(f"{c:>20}" for c in cols))
@@ -400,6 +402,29 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
         print(f"wrote {len(rows)} SAEs ({', '.join(r['sae'] for r in rows)}) under {paths.root / 'sae'}; "
               f"{paths.sweep_csv}, {paths.sweep_html}; label them with label_features.py --sae all")
     return {"name": name, "rows": rows}
+
+
+def write_saes(paths, saes: list, texts: dict | None = None, sections: dict | None = None) -> None:
+    """Write every SAE of `saes` ([(its RunPaths, sae, summary, history, made_from)]): its .pth, its
+    SAELens folder and its metrics section, with `texts` ({path: text}) and the metrics `sections`, as
+    one group: all or nothing (a failure anywhere leaves every old file and section as it was)."""
+    texts, sections = dict(texts or {}), dict(sections or {})
+    groups = [(member, sae, m, history, made_from, sae_group_files(sae, member.sae, m["density_log10"]))
+              for member, sae, m, history, made_from in saes]
+    files = [f for *_, group in groups for f in group] + list(texts)
+    with atomic_group_with_metrics(files, paths.metrics, sections) as temps:
+        temp_of = dict(zip(files, temps))
+        for member, sae, m, history, made_from, group in groups:
+            section = without_density(m)
+            record = write_sae_group(sae, group, [temp_of[f] for f in group], metrics={**section, "history": history},
+                                     train_config=m.get("train_config", {}), made_from=made_from,
+                                     density_log10=m["density_log10"])
+            sections[member.section("sae")] = {**section, provenance.KEY: record}
+        for path, text in texts.items():
+            temp_of[path].write_text(text, encoding="utf-8")
+    for member, sae, *_ in saes:    # a SAELens folder an SAE of another architecture left there is not this one
+        if sae.SAELENS_ARCHITECTURE is None and member.sae_saelens_dir.is_dir():
+            shutil.rmtree(member.sae_saelens_dir, ignore_errors=True)
 
 
 def sae_paths(args):
@@ -432,11 +457,7 @@ def _main(args, paths, device, rank: int) -> dict:
     sae, m, history = train_and_evaluate(args, data, mlp, device, checkpoint_path=paths.sae_checkpoint)
     if not writer:
         return m
-    section = without_density(m)
-    save_sae(sae, paths.sae, metrics={**section, "history": history}, train_config=m["train_config"])
-    if sae.SAELENS_ARCHITECTURE is not None:
-        save_saelens(sae, paths.sae_saelens_dir, density_log10=m["density_log10"])
-    update_metrics(paths.metrics, paths.section("sae"), section)
+    write_saes(paths, [(paths, sae, m, history, data["made_from"])])
     paths.sae_checkpoint.unlink(missing_ok=True)
     if not args.quiet:
         print(f"SAE {m['config']['architecture']} d_sae={m['config']['d_sae']} on {m['source'] or 'activations'} "

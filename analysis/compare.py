@@ -12,6 +12,7 @@ summary and feature_splitting.py all read it from here.
 from common.io import read_metrics
 from common.summary import number_at
 from common.paths import RunPaths
+from common.provenance import KEY, whole_sae_names
 
 N_RAMPS = 9            # 8 pointer ramps + the sign of a - b
 N_CORE = 38            # the core concepts (analysis.concepts.CORE_CONCEPTS)
@@ -61,6 +62,7 @@ def sae_row(name: str, sae: dict, interp: dict) -> dict:
         "ultralow": n(interp, "features_ultralow"),
         "fvu": n(sae, "fvu"), "l0": n(sae, "l0"), "spliced_exact_match": n(sae, "spliced_exact_match"),
         "interchange_success": n(interp, "interchange_success"),
+        "labels_digest": (interp.get(KEY) or {}).get("digest") if isinstance(interp.get(KEY), dict) else None,
         "absorption_full": n(interp, "features_absorption_full"),
         "absorption_partial": n(interp, "features_absorption_partial"),
         "random_absorption_full": n(interp, "random_directions_absorption_full"),
@@ -74,7 +76,7 @@ def comparison(paths: RunPaths) -> dict:
     """{"saes": [row per SAE of the run, default first], "neurons": row, "mlp_exact_match"}."""
     m = read_metrics(paths.metrics)
     rows = []
-    for name in paths.sae_names():
+    for name in whole_sae_names(paths):
         p = paths.for_sae(name)
         rows.append(sae_row(name, m.get(p.section("sae"), {}), m.get(p.section("interpretability"), {})))
     labelled = [m[paths.for_sae(r["sae"]).section("interpretability")] for r in rows if r["labelled"]]

@@ -30,6 +30,7 @@ from analysis.interchange import interchange_suite
 from analysis.labels_io import LABELS_VERSION, Labels, write_labels
 from analysis.run import load_run_models
 from analysis.splitting import explanation_truth
+from common import provenance
 from common.io import PipelineError
 from common.paths import RunPaths
 from dataset.task import sample_inputs, stream_seed, target
@@ -55,6 +56,8 @@ def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUT
                             f"(the ultralow line is 0.1%)")
     mlp, sae = load_run_models(paths, device)
     labels = label_models(mlp, sae, seed=seed, n_inputs=n_inputs)
+    labels.made_from = {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root),
+                        "sae": provenance.entry(paths.sae, sae.provenance["digest"], paths.root)}
     if write:
         write_labels(paths, labels)
     return labels

@@ -3,9 +3,12 @@
 `reports/features.csv` and `reports/neurons.csv` (one row per unit, see `analysis.explain`),
 `reports/absorption.csv` (one row per unit set, parent and child: `analysis.absorption`),
 `reports/labels.pt` (the fresh inputs and the unit-by-condition F1 matrices) and the
-"interpretability" section of metrics.json. `read_labels` is the one reader: it refuses labels that
-are missing, older than the MLP or SAE file, made by older scoring code or with another seed /
-number of inputs, naming `label_features.py` as the stage to run.
+"interpretability" section of metrics.json, written as one group (`write_labelings`). labels.pt holds
+the provenance record (`common.provenance`): the digests of the MLP and SAE the labels were made from
+and the byte digests of the two CSVs written with it; the metrics section holds the same record.
+`read_labels` is the one reader: it refuses labels that are missing, made from another MLP or SAE than
+the run's, whose CSVs or metrics section are not the ones written with labels.pt, made by older scoring
+code or with another seed / number of inputs, naming `label_features.py` as the stage to run.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from common.io import PipelineError, atomic_group, atomic_path, read_metrics, require_inputs, safe_torch_load, update_metrics
+from analysis.run import load_run_models
+from common import provenance
+from common.io import (PipelineError, atomic_group_with_metrics, atomic_path, atomic_torch_save, read_metrics,
+                       require_inputs, safe_torch_load)
 from common.paths import RunPaths
 from common.validate import shown
 from dataset.task import N_INPUTS
@@ -51,6 +57,8 @@ class Labels:
     extras: dict = field(default_factory=dict)
     absorption: pd.DataFrame = field(default_factory=pd.DataFrame)   # absorption.csv: one row per unit set,
                                          # parent and child (analysis.absorption); not read back
+    made_from: dict = field(default_factory=dict)   # {"mlp": entry, "sae": entry} (common.provenance)
+    digest: str | None = None                       # the labels' own digest, once written or read
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
@@ -68,18 +76,36 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def write_labels(paths: RunPaths, labels: Labels) -> None:
-    """features.csv, neurons.csv, labels.pt and absorption.csv all or none (a failed write, e.g. a full disk, leaves the
-    old three, never new tables beside an old labels.pt), then the metrics section they match."""
-    with atomic_group([getattr(paths, p) for p in LABEL_FILES]) as (features_tmp, neurons_tmp, absorb_tmp, cache_tmp):
-        labels.features.to_csv(features_tmp, index=False, float_format=FLOAT_FORMAT)
-        labels.neurons.to_csv(neurons_tmp, index=False, float_format=FLOAT_FORMAT)
-        labels.absorption.to_csv(absorb_tmp, index=False, float_format=FLOAT_FORMAT)
-        torch.save({"inputs": labels.inputs, "concept_names": list(labels.concept_names),
-                    "feature_f1": torch.from_numpy(labels.feature_f1),
-                    "neuron_f1": torch.from_numpy(labels.neuron_f1),
-                    "summary_seed": labels.summary["seed"], "summary_n_inputs": labels.summary["n_inputs"],
-                    "version": LABELS_VERSION}, cache_tmp)
-    update_metrics(paths.metrics, paths.section(METRICS_SECTION), labels.summary)
+    """One SAE's labels (see `write_labelings`)."""
+    write_labelings(paths, [(paths, labels)])
+
+
+def write_labelings(run: RunPaths, labelled: list) -> None:
+    """Every labelling of `labelled` ([(its RunPaths, Labels)]): features.csv, neurons.csv, absorption.csv,
+    labels.pt and its metrics section each, as one group: all or none (a failed write, e.g. a full disk, leaves every
+    old file and section, never new tables beside an old labels.pt or one SAE's new labels beside
+    another's old ones)."""
+    files = [getattr(paths, p) for paths, _ in labelled for p in LABEL_FILES]
+    sections = {}
+    with atomic_group_with_metrics(files, run.metrics, sections) as temps:
+        for i, (paths, labels) in enumerate(labelled):
+            features_tmp, neurons_tmp, absorb_tmp, cache_tmp = temps[4 * i:4 * i + 4]
+            labels.features.to_csv(features_tmp, index=False, float_format=FLOAT_FORMAT)
+            labels.neurons.to_csv(neurons_tmp, index=False, float_format=FLOAT_FORMAT)
+            labels.absorption.to_csv(absorb_tmp, index=False, float_format=FLOAT_FORMAT)
+            members = {paths.features_csv.name: provenance.file_digest(features_tmp),
+                       paths.neurons_csv.name: provenance.file_digest(neurons_tmp),
+                       paths.absorption_csv.name: provenance.file_digest(absorb_tmp)}
+            content = {"inputs": labels.inputs, "concept_names": list(labels.concept_names),
+                       "feature_f1": torch.from_numpy(labels.feature_f1),
+                       "neuron_f1": torch.from_numpy(labels.neuron_f1)}
+            record = provenance.make_record(provenance.digest_of({**content, "members": members}),
+                                            labels.made_from, members)
+            atomic_torch_save({**content, "summary_seed": labels.summary["seed"],
+                        "summary_n_inputs": labels.summary["n_inputs"], "version": LABELS_VERSION,
+                        provenance.KEY: record}, cache_tmp)   # (a failure names labels.pt)
+            sections[paths.section(METRICS_SECTION)] = {**labels.summary, provenance.KEY: record}
+            labels.digest = record["digest"]
 
 
 def _rerun(paths: RunPaths, flags: str = "") -> str:
@@ -87,22 +113,27 @@ def _rerun(paths: RunPaths, flags: str = "") -> str:
     return f"run {PRODUCER} --run-dir {paths.root}{which}{flags} first"
 
 
-def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None = None) -> Labels:
+def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None = None, models=None) -> Labels:
     """The run's labels as `label_features.py` wrote them. Refused with one line naming that stage when
-    missing, older than the MLP or SAE file, written by other scoring code, or (when given) made with
-    another seed or number of inputs."""
+    missing, made from another MLP or SAE than the run's (`models`: its (mlp, sae) when loaded already),
+    with CSVs or a metrics section other than those written with labels.pt, written by other scoring
+    code, or (when given) made with another seed or number of inputs."""
     require_inputs(paths, "mlp", "sae", *LABEL_FILES)
-    made = min(getattr(paths, p).stat().st_mtime for p in LABEL_FILES)
-    for model in (paths.mlp, paths.sae):
-        if model.stat().st_mtime > made:
-            raise PipelineError(f"{paths.features_csv}: labels older than {model}; {_rerun(paths)}")
+    mlp, sae = load_run_models(paths) if models is None else models
     cache = safe_torch_load(paths.labels_cache, "labels file", _rerun(paths))
     if not isinstance(cache, dict) or cache.get("version") != LABELS_VERSION:
         raise PipelineError(f"{paths.labels_cache}: labels made by another version of the scoring; {_rerun(paths)}")
+    record = provenance.record_of(cache, paths.labels_cache, "labels file", _rerun(paths))
+    for role, model, path in (("mlp", mlp, paths.mlp), ("sae", sae, paths.sae)):
+        provenance.require_made_from(paths.labels_cache, record, role, path, model.provenance["digest"], _rerun(paths))
+    problem = provenance.members_problem(paths.labels_cache.parent, record)
+    if problem:
+        raise PipelineError(f"{paths.labels_cache}: {problem}; {_rerun(paths)}")
     section = paths.section(METRICS_SECTION)
     summary = read_metrics(paths.metrics).get(section)
     if (not isinstance(summary, dict) or summary.get("seed") != cache.get("summary_seed")
-            or summary.get("n_inputs") != cache.get("summary_n_inputs")):
+            or summary.get("n_inputs") != cache.get("summary_n_inputs")
+            or (summary.get(provenance.KEY) or {}).get("digest") != record["digest"]):
         raise PipelineError(f"{paths.metrics}: no '{section}' section matching {paths.labels_cache}; "
                             f"{_rerun(paths)}")
     if (seed is not None and summary["seed"] != seed) or (n_inputs is not None and summary["n_inputs"] != n_inputs):
@@ -121,7 +152,8 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
         _check_table(paths, path, tables[prop], rows, with_effects=prop == "features_csv")
     return Labels(features=tables["features_csv"], neurons=tables["neurons_csv"], summary=summary,
                   inputs=cache["inputs"], concept_names=list(cache["concept_names"]),
-                  feature_f1=cache["feature_f1"].numpy(), neuron_f1=cache["neuron_f1"].numpy())
+                  feature_f1=cache["feature_f1"].numpy(), neuron_f1=cache["neuron_f1"].numpy(),
+                  made_from=dict(record["made_from"]), digest=record["digest"])
 
 
 def _check_cache(paths: RunPaths, cache: dict) -> None:

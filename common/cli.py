@@ -10,7 +10,7 @@ import torch
 
 from common.flags import MAX_ERROR_CHARS, ArgumentParser, one_line  # noqa: F401 (re-exported)
 from common.interrupt import INTERRUPTED
-from common import validate
+from common import provenance, validate
 from common.io import PipelineError, write_problem
 from common.paths import DEFAULT_RUN_DIR, RunPaths
 
@@ -40,14 +40,18 @@ def add_sae_arg(parser: argparse.ArgumentParser, allow_all: bool = False) -> Non
 
 
 def selected_saes(args) -> list[RunPaths]:
-    """The run's paths for each SAE --sae names ('all': every SAE with a model file); an unknown name
-    lists the ones that exist."""
+    """The run's paths for each SAE --sae names ('all': every SAE whose group is whole, so a half-written
+    one is not listed); an unknown name lists the ones that exist, a half-written one says what is wrong."""
     paths = run_paths(args)
     if args.sae in (None, "default"):
         return [paths]                # its missing inputs are named by the stage, upstream first
-    names = paths.sae_names()
+    names = provenance.whole_sae_names(paths)
     wanted = names if args.sae == "all" else [args.sae]
     for name in wanted:
+        if name not in names and name in paths.sae_names():
+            problem = provenance.whole_problem(paths.for_sae(name).sae, "SAE checkpoint")
+            raise PipelineError(f"--sae {name}: not a whole SAE ({problem}); re-run train_sae.py --run-dir "
+                                f"{paths.root} --name {name}")
         if name not in names:
             have = ", ".join(names) if names else "none yet (run train_sae.py first)"
             shown = name if len(name) <= 80 else f"{name[:80]}... ({len(name)} characters)"

@@ -16,9 +16,9 @@ import tempfile
 import time
 import warnings
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -102,44 +102,52 @@ def _is_write_failure(e: BaseException) -> bool:
 
 
 @contextmanager
-def atomic_group(paths):
+def atomic_group(paths, lock: Path | None = None, before_commit: Callable[[list], None] | None = None):
     """All-or-nothing write of several files: yields one temporary path beside each of `paths`; when
     the block succeeds every temp is renamed over its path, else every temp is deleted and every old
     file is left as it was. A rename that fails half-way (an immutable file, a vanished folder) puts
     the files already renamed back from hard-link backups. A failed write (disk full, read-only,
-    permission, a path that is a file) becomes a one-line PipelineError naming the path."""
+    permission, a path that is a file) becomes a one-line PipelineError naming the path. With `lock`,
+    the commit (`before_commit(temps)`, then the renames) runs holding that file's lock (`locked`)."""
     paths = [Path(p) for p in paths]
     started = time.time()
     temps: list[Path] = []
     backups: dict[Path, Path] = {}
     current = paths[0] if paths else Path(".")
+    created: set[Path] = set()        # folders made for the group: removed again when it fails
+    committed = False
     try:
         for path in paths:
             current = path
+            created.update(d for d in (path.parent, *path.parent.parents) if not d.exists())
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             os.close(fd)
             temps.append(Path(tmp))
         yield list(temps)
-        for path, tmp in zip(paths, temps):
-            current = path
-            os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; an artifact gets the usual umask-based mode
-            if len(paths) > 1 and path.exists():
-                backups[path] = Path(f"{tmp}.old")
-                os.link(path, backups[path])   # no copy: a second name for the old file
-        done = []
-        try:
+        with locked(lock) if lock is not None else nullcontext():
+            if before_commit is not None:
+                before_commit(list(temps))
             for path, tmp in zip(paths, temps):
                 current = path
-                os.replace(tmp, path)
-                done.append(path)
-        except OSError:
-            for path in done:  # undo: the group is all or nothing
-                if path in backups:
-                    os.replace(backups.pop(path), path)
-                else:
-                    path.unlink(missing_ok=True)
-            raise
+                os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; an artifact gets the usual umask-based mode
+                if len(paths) > 1 and path.exists():
+                    backups[path] = Path(f"{tmp}.old")
+                    os.link(path, backups[path])   # no copy: a second name for the old file
+            done = []
+            try:
+                for path, tmp in zip(paths, temps):
+                    current = path
+                    os.replace(tmp, path)
+                    done.append(path)
+            except OSError:
+                for path in done:  # undo: the group is all or nothing
+                    if path in backups:
+                        os.replace(backups.pop(path), path)
+                    else:
+                        path.unlink(missing_ok=True)
+                raise
+            committed = True
     except Exception as e:
         if _is_write_failure(e):
             named = {str(t): p for t, p in zip(temps, paths)}.get(str(getattr(e, "filename", "")), current)
@@ -149,6 +157,11 @@ def atomic_group(paths):
         for leftover in [*temps, *backups.values()]:
             try:
                 leftover.unlink(missing_ok=True)
+            except OSError:
+                pass
+        for folder in [] if committed else sorted(created, key=lambda d: len(d.parts), reverse=True):
+            try:
+                folder.rmdir()    # only when empty: another writer may have put something there since
             except OSError:
                 pass
     for path in paths:
@@ -358,13 +371,29 @@ def update_metrics(path: Path, section: str, values: dict) -> dict:
     """Merge `values` into `metrics.json` under `section` (replacing that section), atomically and under
     a lock: stages running at once on one run folder each keep their own section."""
     path = Path(path)
-    with locked(path):
-        data, problem = _read_metrics(path)
+    sections = {section: values}
+    with atomic_group_with_metrics([], path, sections):
+        pass
+    return sections
+
+
+@contextmanager
+def atomic_group_with_metrics(paths, metrics_path: Path, sections: dict):
+    """`atomic_group` over `paths` and metrics.json together: yields one temporary path per path; the
+    block writes them and fills `sections` ({section: values}), which are merged into metrics.json.
+    Everything is renamed into place at once, or (on any failure) nothing is. The merge and the renames
+    run under the metrics lock, so no other stage's section is lost."""
+    def merge(temps):
+        data, problem = _read_metrics(Path(metrics_path))
         if problem:   # keep what a person may still want from it
-            shutil.copyfile(path, path.with_name(f"{path.name}.damaged"))
-        data[section] = values
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-    return data
+            shutil.copyfile(metrics_path, Path(metrics_path).with_name(f"{Path(metrics_path).name}.damaged"))
+        data.update(sections)
+        sections.clear()
+        sections.update(data)      # the caller gets the merged file back
+        temps[-1].write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    with atomic_group([*paths, metrics_path], lock=metrics_path, before_commit=merge) as temps:
+        yield temps[:-1]
 
 
 def require_finite(tensors: dict, path: Path, what: str, remedy: str) -> None:

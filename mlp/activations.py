@@ -2,13 +2,15 @@
 
 The activations file is a dict:
     {"activations": float32 [N, d_hidden], "inputs": int64 [N, 10], "targets": int64 [N],
-     "source": str (where the inputs came from), "hook": str (the hook point read)}
+     "source": str (where the inputs came from), "hook": str (the hook point read),
+     "provenance": {"digest": of activations and inputs, "made_from": {"mlp": ..., "data": the Excel file}}}
 """
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from common import provenance
 from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
 from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, input_problem, target
 from mlp.mlp_definition import HIDDEN_HOOK
@@ -40,10 +42,13 @@ def firing_counts(acts: torch.Tensor, batch_size: int = 65536) -> torch.Tensor:
     return sum((acts[i:i + batch_size] > 0).sum(0) for i in range(0, len(acts), batch_size))
 
 
-def save_activations(path: Path, acts: torch.Tensor, x: torch.Tensor, source: str) -> None:
-    """Write activations [N, d_hidden] of inputs x [N, 10] with their targets, atomically."""
+def save_activations(path: Path, acts: torch.Tensor, x: torch.Tensor, source: str, made_from: dict) -> dict:
+    """Write activations [N, d_hidden] of inputs x [N, 10] with their targets and provenance record
+    (`made_from`: the MLP, and the data file when there is one), atomically; returns the record."""
+    record = provenance.make_record(provenance.digest_of({"activations": acts, "inputs": x}), made_from)
     atomic_torch_save({"activations": acts, "inputs": x, "targets": target(x),
-                       "source": source, "hook": HIDDEN_HOOK}, path)
+                       "source": source, "hook": HIDDEN_HOOK, provenance.KEY: record}, path)
+    return record
 
 
 def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
@@ -74,4 +79,5 @@ def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
             row = i + int(wrong[0])
             raise PipelineError(f"{path}: targets[{row}] = {int(y[row])} disagrees with inputs[{row}]: expected "
                                 f"{int(target(xs[row - i:row - i + 1])[0])} = |col1[p1] - col2[p2]|; {remedy}")
+    provenance.record_of(data, path, "activations file", remedy)   # what it was harvested from
     return data

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import validate
+from common import provenance, validate
 from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
                        safe_torch_load, stored_metrics)
 from dataset.task import N_DIGITS, N_SLOTS, P1, P2
@@ -104,14 +104,15 @@ def run_with_cache(model: nn.Module, x: torch.Tensor, names=(HIDDEN_HOOK,)):
     return out, dict(cache)
 
 
-def save_mlp(model: PointerMLP, path: Path, metrics: dict | None = None, train_config: dict | None = None) -> None:
-    """Write weights + config (+ the metrics it reached), atomically."""
-    atomic_torch_save({
-        "config": asdict(model.cfg),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metrics": metrics or {},
-        "train_config": train_config or {},
-    }, path)
+def save_mlp(model: PointerMLP, path: Path, metrics: dict | None = None, train_config: dict | None = None,
+             made_from: dict | None = None) -> dict:
+    """Write weights + config (+ the metrics it reached, and the provenance record: its digest and
+    `made_from`, the data it was trained on), atomically; returns the record."""
+    config, state = asdict(model.cfg), {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    record = provenance.make_record(provenance.weights_digest(config, state), made_from)
+    atomic_torch_save({"config": config, "state_dict": state, "metrics": metrics or {},
+                       "train_config": train_config or {}, provenance.KEY: record}, path)
+    return record
 
 
 MLP_REMEDY = "re-run train_mlp.py"
@@ -133,6 +134,7 @@ def load_mlp(path: Path, device="cpu") -> PointerMLP:
     require_state_shapes(lambda: PointerMLP(cfg), ckpt["state_dict"], path, "MLP checkpoint", MLP_REMEDY)   # before allocating
     model = PointerMLP(cfg)
     model.load_state_dict(ckpt["state_dict"])
+    model.provenance = provenance.model_record(ckpt, path, "MLP", MLP_REMEDY)   # what it was made from
     return model.to(device).eval()
 
 

@@ -36,7 +36,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from common.io import PipelineError, atomic_path, atomic_write_text
+from common.io import PipelineError, atomic_group
 from common.validate import shown
 from sae.base import ARCHITECTURES, SAE, memory_problem
 from sae.registry import SAE_REMEDY, build_sae, config_fields, sae_config
@@ -86,25 +86,34 @@ def _from_saelens() -> dict:
     return {cls.SAELENS_ARCHITECTURE: cls for cls in ARCHITECTURES.values() if cls.SAELENS_ARCHITECTURE and cls.SAELENS_READS}
 
 
-def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None) -> None:
-    """Write `sae` into `folder` in SAELens's layout (each file atomically); `density_log10`
-    [d_sae] (log10 of each feature's firing rate, as `sae.metrics` gives it) goes to sparsity.safetensors."""
-    folder = Path(folder)
+def saelens_writers(sae: SAE, density_log10: torch.Tensor | None = None, record: dict | None = None) -> dict:
+    """{file name: function writing that file at a given path} of `sae` in SAELens's layout, everything
+    checked before any is called; `density_log10` [d_sae] (log10 of each feature's firing rate, as
+    `sae.metrics` gives it) goes to sparsity.safetensors, `record` (the SAE's provenance) to
+    cfg.json's metadata."""
     cfg = saelens_config(sae)
+    if record is not None:
+        cfg["metadata"]["provenance"] = record
     state = {(sae.SAELENS_B_ENC if name == "b_enc" else name): sae.state_dict()[name].detach().cpu().float().contiguous()
              for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
     state.update({k: v.detach().cpu().float().contiguous() for k, v in sae.saelens_extras()[1].items()})
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / SAE_WEIGHTS_FILENAME) as tmp:
-        save_file(state, str(tmp))
+    writers = {SAE_WEIGHTS_FILENAME: lambda path: save_file(state, str(path))}
     if density_log10 is not None:
         density = torch.as_tensor(density_log10).detach().cpu().float().reshape(-1).contiguous()
         if density.shape != (sae.cfg.d_sae,):
             raise ValueError(f"density_log10 has {density.numel()} values for d_sae = {sae.cfg.d_sae}")
-        with atomic_path(folder / SPARSITY_FILENAME) as tmp:
-            save_file({SPARSITY_TENSOR: density}, str(tmp))
-    # the config last: a folder with a cfg.json is a complete one
-    atomic_write_text(folder / SAE_CFG_FILENAME, json.dumps(cfg, indent=2))
+        writers[SPARSITY_FILENAME] = lambda path: save_file({SPARSITY_TENSOR: density}, str(path))
+    text = json.dumps(cfg, indent=2)
+    writers[SAE_CFG_FILENAME] = lambda path: Path(path).write_text(text, encoding="utf-8")
+    return writers
+
+
+def save_saelens(sae: SAE, folder, density_log10: torch.Tensor | None = None, record: dict | None = None) -> None:
+    """Write `sae` into `folder` in SAELens's layout, all files or none (see `saelens_writers`)."""
+    writers = saelens_writers(sae, density_log10, record)
+    with atomic_group([Path(folder) / name for name in writers]) as temps:
+        for write, tmp in zip(writers.values(), temps):
+            write(tmp)
 
 
 def _bad(path: Path, what: str) -> PipelineError:

@@ -192,16 +192,17 @@ CHECKPOINT_REMEDY = "delete it and re-run train_sae.py"
 
 def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
           checkpoint_path: Path | None = None, resume: bool = False,
-          on_step: Callable | None = None) -> tuple:
+          on_step: Callable | None = None, made_from: dict | None = None) -> tuple:
     """Train an SAE on `acts`: activations [N, d_in] (rows in random order; the last ones held out,
     see `split_activations`) or a source of them (`sae.sources.StreamSource`).
 
     Returns (sae in eval mode, info dict with steps, seconds, resampled, n_train, n_eval).
     `on_step(step, total, stats)` is called after every step (stats: loss, mse (batch FVU), l0, ...).
     With `resume`, training continues from `checkpoint_path` when it exists (its SAE config and
-    training settings must match). Under torchrun (torch.distributed initialised) each process
-    trains on its slice of every global batch of `tc.batch_size` rows with DistributedDataParallel;
-    only rank 0 writes the checkpoint."""
+    training settings must match, and the data it was made from must be `made_from`: {role:
+    provenance entry} of the activations / MLP now; the checkpoints written record it). Under torchrun
+    (torch.distributed initialised) each process trains on its slice of every global batch of
+    `tc.batch_size` rows with DistributedDataParallel; only rank 0 writes the checkpoint."""
     device = torch.device(device)
     tc = tc.for_architecture(sae_cfg.architecture)
     rank, n_ranks = world()
@@ -228,7 +229,7 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
     since_fired = torch.zeros(sae_cfg.d_sae, dtype=torch.long)        # inputs since each feature last fired
 
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = load_checkpoint(checkpoint_path, config=sae_cfg.to_dict(), train_config=asdict(tc),
+        ck = load_checkpoint(checkpoint_path, config=sae_cfg.to_dict(), train_config=asdict(tc), made_from=made_from or {},
                              required=CHECKPOINT_KEYS, remedy=CHECKPOINT_REMEDY, what="SAE training checkpoint")
         sae = sae_from_checkpoint(ck, checkpoint_path).to(device)
         optimizer = make_optimizer(sae, tc)
@@ -293,7 +294,8 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
             on_step(step, steps, {"loss": float(loss.detach()), **stats})
         if (checkpoint_path is not None and rank == 0 and tc.checkpoint_every > 0 and step % tc.checkpoint_every == 0
                 and step < steps):
-            save_checkpoint(checkpoint_path, config=sae.cfg.to_dict(), train_config=asdict(tc), state={
+            save_checkpoint(checkpoint_path, config=sae.cfg.to_dict(), train_config=asdict(tc), made_from=made_from or {},
+                            state={
                 "state_dict": {k: v.detach().cpu() for k, v in sae.state_dict().items()},
                 "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "source": source.state_dict(), "step": step, "since_fired": since_fired.cpu(),

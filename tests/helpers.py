@@ -12,7 +12,7 @@ import train_mlp
 from common.paths import RunPaths
 from dataset import data_generator
 from sae.registry import build_sae, config_fields, sae_config
-from sae.sae_definition import save_sae
+from sae.sae_definition import adopt_sae
 from sae.training import TrainConfig
 
 # per-architecture settings small enough for a 64-d layer; a test overrides what it checks
@@ -78,11 +78,14 @@ def synthetic_acts(n: int = 2000, d_in: int = 64, seed: int = 0) -> torch.Tensor
     return coef @ dirs
 
 
+save_run_sae = adopt_sae   # an SAE a test built, saved into a run as made from its MLP
+
+
 def add_labelled_matryoshka(paths: RunPaths, name: str = "mat") -> None:
     """A tiny (untrained) Matryoshka SAE with prefixes 4, 8, 16 saved into a run as `name`, and labelled:
     what feature_splitting.py links within one dictionary."""
-    save_sae(tiny_sae("matryoshka", d_sae=16, k=4, prefixes=(4, 8, 16)), paths.for_sae(name).sae,
-             metrics={"fvu": 0.5, "l0": 4.0})
+    save_run_sae(tiny_sae("matryoshka", d_sae=16, k=4, prefixes=(4, 8, 16)), paths.for_sae(name),
+                 metrics={"fvu": 0.5, "l0": 4.0})
     label_features.main(label_features.parse_args(["--run-dir", str(paths.root), "--sae", name, "--n-inputs", "2000",
                                                    "--quiet"]))
 

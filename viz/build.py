@@ -1,4 +1,5 @@
-"""Build every report of a run: gather the inputs once (`gather`), then write each page (`write_reports`).
+"""Build every report of a run: gather the inputs once (`gather`), then write each page (`write_reports`,
+into the temporaries of one group: `report_files`).
 
 The labels (explanations, scores, causal effects, features.csv / neurons.csv) are read as
 label_features.py wrote them (`analysis.labels_io.read_labels`); this module adds only what the
@@ -16,15 +17,16 @@ from analysis.concepts import concept_set
 from analysis.explain import MONOSEMANTIC_SCORE, NEURON_THRESHOLD_FRACTION, ULTRALOW_DENSITY
 from analysis.labels_io import read_labels
 from analysis.run import load_run_models
-from common.io import atomic_write_text, read_metrics, require_inputs
+from common import provenance
+from common.io import atomic_group, read_metrics, require_inputs
 from common.summary import number_at
 from dataset.data_loader import load_excel
 from dataset.task import REFERENCE_INPUTS, ground_truth
 from sae.splice import chunked_pass
 from viz import data as vd
 from viz import distributions, heatmap, overview, sankey, training
-from viz.common import NAV, nav_target, write_plotly_js
-from viz.probe_page import write_probe_page
+from viz.common import NAV, nav_target
+from viz.probe_page import probe_html
 from viz.distributions import N_TOP_UNITS
 from viz.trace import write_trace as write_trace_xlsx
 
@@ -63,6 +65,8 @@ class ReportInputs:
     ultralow: float
     neuron_threshold: float
     subtitle: str
+    made_from: dict                  # {role: provenance entry}: the MLP, SAE, labels and splits drawn from
+    footer: str                      # the same as one line, at the foot of every page
     splits: tuple                    # (split name per row, x [n, 10], y [n]) of train + val + test
     timings: dict = field(default_factory=dict)
     _gt: dict | None = None
@@ -116,13 +120,18 @@ def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
             "neuron_n_active": np.rint(neurons["density"].to_numpy() * n)}
 
 
-def load_splits(paths):
-    """The train, val and test rows, validated before any page is written: (split per row, x [n, 10], y [n])."""
+def load_splits(paths, mlp=None):
+    """The train, val and test rows, validated before any page is written: (split per row, x [n, 10], y [n]).
+    With `mlp`, each split must be the file it was trained on (its provenance), or the trace's "train"
+    rows would not be the MLP's training rows."""
     xs, ys, splits = [], [], []
     for split in SPLITS:
         p = paths.split_xlsx(split)
         require_inputs(paths, f"{split}_xlsx")
         x, y = load_excel(p)
+        if mlp is not None:
+            provenance.require_made_from(paths.mlp, mlp.provenance, split, p, provenance.rows_digest(x, y),
+                                         f"run train_mlp.py --run-dir {paths.root} (and the stages after it) first")
         xs.append(x)
         ys.append(y)
         splits += [split] * len(x)
@@ -143,8 +152,10 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
     t = {}
     t0 = time.time()
     mlp, sae = load_run_models(paths, device)
-    splits = load_splits(paths)
-    labels = read_labels(paths, seed=seed, n_inputs=n_inputs)
+    splits = load_splits(paths, mlp)
+    labels = read_labels(paths, seed=seed, n_inputs=n_inputs, models=(mlp, sae))
+    made_from = {**labels.made_from, "labels": provenance.entry(paths.labels_cache, labels.digest, paths.root),
+                 **{s: mlp.provenance["made_from"][s] for s in SPLITS}}
     t["labels"] = time.time() - t0
     on_step("labels")
     t1 = time.time()
@@ -176,48 +187,58 @@ def gather(paths, seed: int = 0, device="cpu", n_inputs: int | None = None, on_s
         heatmap=heatmap_inputs(labels, x, features, neurons), mono_threshold=MONOSEMANTIC_SCORE,
         ultralow=ULTRALOW_DENSITY,
         # the threshold these labels were made with (the constant may have changed since)
-        neuron_threshold=float(labels.summary.get("neuron_threshold_fraction", NEURON_THRESHOLD_FRACTION)), subtitle=subtitle, splits=splits, timings=t)
+        neuron_threshold=float(labels.summary.get("neuron_threshold_fraction", NEURON_THRESHOLD_FRACTION)), subtitle=subtitle, splits=splits, timings=t,
+        made_from=made_from, footer=provenance.footer(made_from))
 
 
 @torch.no_grad()
-def write_trace(paths, rd: ReportInputs) -> int:
-    """The per-sample Excel trace of every train, val and test row; returns the number of rows."""
+def write_trace(path, rd: ReportInputs) -> int:
+    """The per-sample Excel trace of every train, val and test row, at `path`; returns the number of rows."""
     splits, x, y = rd.splits
     p = chunked_pass(rd.mlp, rd.sae, x)      # hidden [n, d_hidden], features [n, d_sae], mlp / spliced [n]
     expl = [rd.feature_label(i) for i in range(rd.sae.cfg.d_sae)]
     features = rd.features.assign(direct_effect_per_unit=rd.w_out.numpy())
-    write_trace_xlsx(paths.trace_xlsx, splits, x, y, p["mlp"], p["spliced"], p["hidden"], p["features"], expl, features)
+    write_trace_xlsx(path, splits, x, y, p["mlp"], p["spliced"], p["hidden"], p["features"], expl, features,
+                     made_from=rd.made_from)
     return len(x)
 
 
-def write_reports(paths, rd: ReportInputs, on_step=_noop) -> dict:
-    """Write every page; returns {file name: number of plots} (the trace: its rows); timings into rd.timings.
+PAGES = {"heatmap": "heatmap_html", "distributions": "distributions_html", "sankey": "sankey_html",
+         "index": "index_html", "training": "training_html", "probe": "probe_html", "trace": "trace_xlsx"}
+
+
+def report_files(paths) -> list:
+    """The files `write_reports` writes for one SAE (RunPaths properties in PAGES), as one group."""
+    return [getattr(paths, prop) for prop in PAGES.values()]
+
+
+def write_reports(paths, rd: ReportInputs, temps: dict | None = None, on_step=_noop) -> dict:
+    """Write every page of `report_files` to its temporary in `temps` ({file: temp path} of one
+    `atomic_group`, so the set is committed whole; None: to the files themselves, each atomically);
+    returns {file name: number of plots} (the trace: its rows); timings into rd.timings.
     `on_step(name)` is called after each part (the stage script draws its progress bar with it)."""
+    if temps is None:
+        files = report_files(paths)
+        with atomic_group(files) as tmp:
+            return write_reports(paths, rd, dict(zip(files, tmp)), on_step)
     t = rd.timings
     written = {}
-    write_plotly_js(paths)
     metrics = read_metrics(paths.metrics)
-    for name, fn in (("heatmap", lambda: heatmap.build(paths, rd)),
-                     ("distributions", lambda: distributions.build(paths, rd)),
-                     ("sankey", lambda: sankey.build(paths, rd)),
-                     ("index", lambda: overview.build(paths, rd, metrics)),
-                     ("training", lambda: training.build(paths, rd.subtitle))):
+    nav = [(nav_target(paths, prop), title) for prop, title in NAV]
+    builders = {"heatmap": lambda: heatmap.build(paths, rd), "distributions": lambda: distributions.build(paths, rd),
+                "sankey": lambda: sankey.build(paths, rd), "index": lambda: overview.build(paths, rd, metrics),
+                "training": lambda: training.build(paths, rd.subtitle, rd.footer),
+                # no plotly chart: its own forward pass and tables
+                "probe": lambda: (probe_html(rd.mlp, rd.sae, rd.features, REFERENCE_INPUTS, nav, rd.footer), 0)}
+    for name, prop in PAGES.items():
         t2 = time.time()
-        html, n_plots = fn()
-        target = {"heatmap": paths.heatmap_html, "distributions": paths.distributions_html,
-                  "sankey": paths.sankey_html, "index": paths.index_html, "training": paths.training_html}[name]
-        atomic_write_text(target, html)
-        written[target.name] = n_plots
+        target = getattr(paths, prop)
+        if name == "trace":
+            written[target.name] = write_trace(temps[target], rd)
+        else:
+            html, n_plots = builders[name]()
+            temps[target].write_text(html, encoding="utf-8")
+            written[target.name] = n_plots
         t[name] = time.time() - t2
         on_step(name)
-    t2 = time.time()
-    nav = [(nav_target(paths, prop), title) for prop, title in NAV]
-    write_probe_page(paths.probe_html, rd.mlp, rd.sae, rd.features, REFERENCE_INPUTS, nav=nav)
-    written[paths.probe_html.name] = 0          # no plotly chart: its own forward pass and tables
-    t["probe"] = time.time() - t2
-    on_step("probe")
-    t2 = time.time()
-    written[paths.trace_xlsx.name] = write_trace(paths, rd)
-    t["trace"] = time.time() - t2
-    on_step("trace")
     return written

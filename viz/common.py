@@ -49,6 +49,7 @@ table.metrics th { background:#eef1f6; font-weight:600; }
 table.metrics td.name { text-align:left; }
 .missing { color:#a05a00; }
 .plot { width:100%; }
+footer.provenance { color: #8a94a6; font-size: 11px; margin: 24px 16px; font-family: monospace; }
 """
 
 
@@ -56,13 +57,20 @@ def esc(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def write_plotly_js(paths) -> Path:
-    """plotly.js, beside the pages (the pages reference it by relative path: works from file://)."""
+def plotly_js_missing(paths) -> str | None:
+    """The text of plotly.js when `paths.plotly_js` does not hold it yet (None when it does); the pages
+    load it from beside them, by relative path (works from file://)."""
     path = paths.plotly_js
     js = plotly.offline.get_plotlyjs()
-    if not path.exists() or path.stat().st_size != len(js.encode("utf-8")):
-        atomic_write_text(path, js)
-    return path
+    return js if not path.is_file() or path.stat().st_size != len(js.encode("utf-8")) else None
+
+
+def write_plotly_js(paths) -> Path:
+    """plotly.js, beside the pages, atomically, when not there yet."""
+    js = plotly_js_missing(paths)
+    if js is not None:
+        atomic_write_text(paths.plotly_js, js)
+    return paths.plotly_js
 
 
 def _check_axes(fig: go.Figure, name: str) -> None:
@@ -101,8 +109,9 @@ def nav_target(paths, prop: str) -> str:
 
 
 def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra: str = "",
-         with_plotly: bool = True) -> str:
-    """A complete page: header with the run's name and links to every report, then `body`."""
+         with_plotly: bool = True, footer: str = "") -> str:
+    """A complete page: header with the run's name and links to every report, then `body`, then
+    `footer` (what the page was made from: `common.provenance.footer`)."""
     links = []
     for prop, label in NAV:
         target = nav_target(paths, prop)
@@ -110,6 +119,7 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
         links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
     script = f'<script src="{esc(paths.plotly_js.name)}"></script>' if with_plotly else ""
     sub = f'<div style="color:#aab4c8;font-size:12px">{esc(subtitle)}</div>' if subtitle else ""
+    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -122,6 +132,7 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
 <main>
 {body}
 </main>
+{foot}
 </body></html>
 """
 

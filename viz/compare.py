@@ -7,6 +7,7 @@ dictionary, its random-direction control beneath it and the neurons as a line.
 import plotly.graph_objects as go
 
 from analysis.compare import capacity_line
+from common.provenance import short
 from viz.common import esc, figure_html, page, pct, section
 
 FMT = {"fvu": "{:.4f}", "l0": "{:.1f}"}
@@ -102,5 +103,7 @@ def compare_html(paths, c: dict) -> str:
                     anchor="table")
             + section("Explained share against reconstruction", figure_html(fig, "tradeoff", caption, height=520),
                       anchor="tradeoff"))
+    made_from = "made from the labels " + ", ".join(f"{r['sae']} {short(r.get('labels_digest'))}" for r in c["saes"])
     return page(paths, "compare_html", "SAEs compared", body,
-                subtitle=f"{len(c['saes'])} SAE(s) of this run; labels on {c.get('n_inputs') or '?'} fresh inputs")
+                subtitle=f"{len(c['saes'])} SAE(s) of this run; labels on {c.get('n_inputs') or '?'} fresh inputs",
+                footer=made_from if c["saes"] else "")

@@ -142,4 +142,4 @@ def build(paths, rd) -> tuple[str, int]:
         parts.append(section("Where the top neurons fire, for comparison", figure_html(fig, "acts-neurons", cap),
                              anchor="acts-neurons"))
         n_plots += 1
-    return page(paths, "distributions_html", "Activation distributions", "\n".join(parts), subtitle=rd.subtitle), n_plots
+    return page(paths, "distributions_html", "Activation distributions", "\n".join(parts), subtitle=rd.subtitle, footer=rd.footer), n_plots

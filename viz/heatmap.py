@@ -170,4 +170,4 @@ def build(paths, rd) -> tuple[str, int]:
         parts.append(section(f"Pointer combination x pointed value {var}: which feature carries it",
                              figure_html(fig, f"combo-{var}", cap, height=560), anchor=f"combo-{var}"))
         n_plots += 1
-    return page(paths, "heatmap_html", "Logic circuit map", "\n".join(parts), subtitle=rd.subtitle), n_plots
+    return page(paths, "heatmap_html", "Logic circuit map", "\n".join(parts), subtitle=rd.subtitle, footer=rd.footer), n_plots

@@ -382,5 +382,5 @@ def build(paths, rd, metrics: dict) -> tuple[str, int]:
     parts.append(metrics_section(metrics))
     parts.append(dashboard(rd))
     html = page(paths, "index_html", "Monosemanticity run overview", "\n".join(parts), subtitle=rd.subtitle,
-                head_extra=f"<style>{DASH_CSS}</style>")
+                head_extra=f"<style>{DASH_CSS}</style>", footer=rd.footer)
     return html, len(figs)

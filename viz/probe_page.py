@@ -162,8 +162,9 @@ BODY = """
 """
 
 
-def probe_html(mlp, sae, features: pd.DataFrame, reference_inputs, nav=()) -> str:
-    """The page as one string. `nav`: (href, title) links for the header (e.g. back to index.html)."""
+def probe_html(mlp, sae, features: pd.DataFrame, reference_inputs, nav=(), footer: str = "") -> str:
+    """The page as one string. `nav`: (href, title) links for the header (e.g. back to index.html);
+    `footer`: what the page was made from (`common.provenance.footer`)."""
     payload = json.dumps(probe_payload(mlp, sae, features, reference_inputs), separators=(",", ":"))
     payload = payload.replace("</", "<\\/")                     # cannot close the <script> it sits in
     links = "".join(f'<a href="{html.escape(h, quote=True)}">{html.escape(t)}</a>' for h, t in nav)
@@ -175,11 +176,12 @@ def probe_html(mlp, sae, features: pd.DataFrame, reference_inputs, nav=()) -> st
         f"<header><h1>Feature probe: the MLP and its SAE ({html.escape(arch)}, "
         f"{sae.cfg.d_sae} features) on your input</h1><nav>{links}</nav></header>"
         f"{BODY}"
-        f'<script type="application/json" id="probe-data">{payload}</script>'
+        + (f'<footer class="provenance">{html.escape(footer)}</footer>' if footer else "")
+        + f'<script type="application/json" id="probe-data">{payload}</script>'
         f"<script>{JS_PATH.read_text(encoding='utf-8')}</script></body></html>\n")
 
 
-def write_probe_page(path: Path, mlp, sae, features: pd.DataFrame, reference_inputs, nav=()) -> Path:
+def write_probe_page(path: Path, mlp, sae, features: pd.DataFrame, reference_inputs, nav=(), footer: str = "") -> Path:
     """Write reports/probe.html atomically; returns `path`."""
-    atomic_write_text(path, probe_html(mlp, sae, features, reference_inputs, nav))
+    atomic_write_text(path, probe_html(mlp, sae, features, reference_inputs, nav, footer))
     return Path(path)

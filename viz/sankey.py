@@ -192,4 +192,4 @@ drawSankey();
     body = section("Input → neuron → feature → prediction", controls,
                    '<div id="sankey" class="plotly-graph-div" style="height:760px;width:100%"></div>',
                    f'<p class="caption">{esc(caption)}</p>', script, anchor="sankey")
-    return page(paths, "sankey_html", "Circuit flow (Sankey)", body, subtitle=rd.subtitle), 1
+    return page(paths, "sankey_html", "Circuit flow (Sankey)", body, subtitle=rd.subtitle, footer=rd.footer), 1

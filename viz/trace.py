@@ -88,10 +88,13 @@ ABOUT = [
 ]
 
 
-def about_sheet() -> Sheet:
-    return Sheet("about", ["column", "meaning"], [[a for a, _ in ABOUT], [b for _, b in ABOUT]], [30, 110],
+def about_sheet(made_from: dict | None = None) -> Sheet:
+    """What each column means, then what the workbook was made from (role, file, digest: common.provenance)."""
+    rows = ABOUT + [(f"made from: {role}", f"{e['file']}  {e['digest']}") for role, e in (made_from or {}).items()]
+    return Sheet("about", ["column", "meaning"], [[a for a, _ in rows], [b for _, b in rows]], [30, 110],
                  [LEFT_STYLE, LEFT_STYLE])
 
 
-def write_trace(path, splits, x, y, pred, spliced, h, f, explanation, features) -> None:
-    write_xlsx(path, [trace_sheet(splits, x, y, pred, spliced, h, f, explanation), features_sheet(features), about_sheet()])
+def write_trace(path, splits, x, y, pred, spliced, h, f, explanation, features, made_from: dict | None = None) -> None:
+    write_xlsx(path, [trace_sheet(splits, x, y, pred, spliced, h, f, explanation), features_sheet(features),
+                      about_sheet(made_from)])

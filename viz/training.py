@@ -81,7 +81,7 @@ def _usable(history, keys) -> list:
     return history if ok else []
 
 
-def build(paths, subtitle: str = "") -> tuple[str, int]:
+def build(paths, subtitle: str = "", footer: str = "") -> tuple[str, int]:
     parts, n_plots = [], 0
     mlp_m = mlp_metrics_of(paths.mlp)
     history = _usable(mlp_m.get("history"), ("epoch", "train_loss", "val_mse", "val_exact_match"))
@@ -104,4 +104,5 @@ def build(paths, subtitle: str = "") -> tuple[str, int]:
                "it was trained before train_sae.py kept one; retrain it to see the curves")
         parts.append(section("Sparse autoencoder (train_sae.py)", f'<p class="missing">No history in {esc(paths.sae.name)}: '
                              f'{esc(why)}.</p>', anchor="sae"))
-    return page(paths, "training_html", "Training history", "\n".join(parts), subtitle=subtitle), n_plots
+    return page(paths, "training_html", "Training history", "\n".join(parts), subtitle=subtitle,
+                footer=footer), n_plots

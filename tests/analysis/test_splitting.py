@@ -14,8 +14,7 @@ from analysis.splitting import (Dictionary, decoder_parents, explanation_truth, 
 from common.io import PipelineError, read_metrics
 from dataset.task import ground_truth, sample_inputs
 from sae.registry import build_sae, sae_config
-from sae.sae_definition import save_sae
-from tests.helpers import add_labelled_matryoshka
+from tests.helpers import add_labelled_matryoshka, save_run_sae
 from viz.compare import compare_html
 
 
@@ -94,7 +93,7 @@ def sweep_run(copy_run):
     paths = copy_run()
     for d in (8, 16):
         sae = build_sae(sae_config("topk", d_in=64, d_sae=d, k=4), generator=torch.Generator().manual_seed(d))
-        save_sae(sae, paths.for_sae(f"tk{d}").sae, metrics={"fvu": 0.5, "l0": 4.0})
+        save_run_sae(sae, paths.for_sae(f"tk{d}"), metrics={"fvu": 0.5, "l0": 4.0})
     return paths
 
 

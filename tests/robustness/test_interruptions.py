@@ -233,6 +233,8 @@ def _copy(src: RunPaths, dst: Path, names) -> RunPaths:
     for n in names:
         getattr(run, n).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(getattr(src, n), getattr(run, n))
+        if n == "sae" and src.sae_saelens_dir.is_dir():   # an SAE is its .pth and SAELens folder, one group
+            shutil.copytree(src.sae_saelens_dir, run.sae_saelens_dir)
     if src.metrics.exists():
         shutil.copy2(src.metrics, run.metrics)
     return run

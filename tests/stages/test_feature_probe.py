@@ -15,7 +15,8 @@ from common.io import PipelineError, read_metrics
 from dataset.task import REFERENCE_INPUTS
 from mlp.mlp_definition import load_mlp
 from sae.registry import build_sae, sae_config
-from sae.sae_definition import load_sae, save_sae
+from tests.helpers import save_run_sae
+from sae.sae_definition import load_sae
 from sae.splice import spliced_forward
 
 N_INPUTS = 3000
@@ -35,7 +36,7 @@ def run(tiny_run, tmp_path_factory):
     paths = RunPaths(dst)
     torch.manual_seed(0)
     sae = build_sae(sae_config("topk", d_in=64, d_sae=32, k=4), generator=torch.Generator().manual_seed(0))
-    save_sae(sae, paths.sae)
+    save_run_sae(sae, paths)
     label(paths)
     return paths
 
@@ -160,12 +161,15 @@ def test_labels_read_back_as_built_and_effects_are_right(run):
 
 
 def test_stale_or_missing_labels_name_label_features(run, tmp_path):
-    """The probe only reads the labels: older than the SAE, made on other inputs, or absent -> one line
-    naming label_features.py; relabelling fixes it."""
+    """The probe only reads the labels: made from another SAE, made on other inputs, or absent -> one line
+    naming label_features.py; relabelling fixes it. File times decide nothing."""
     t = run.sae.stat().st_mtime
-    for p in (run.features_csv, run.neurons_csv, run.labels_cache):     # labels older than the SAE
+    for p in (run.features_csv, run.neurons_csv, run.labels_cache):     # labels older than the SAE: still its own
         os.utime(p, (t - 10, t - 10))
-    with pytest.raises(PipelineError, match=r"labels older than .*\.pth; run label_features.py --run-dir"):
+    assert probe(run)["labels"]["n_inputs"] == N_INPUTS
+    sae = build_sae(sae_config("topk", d_in=64, d_sae=32, k=4), generator=torch.Generator().manual_seed(1))
+    save_run_sae(sae, run)                                              # retrained: the labels are another SAE's
+    with pytest.raises(PipelineError, match=r"labels.pt: not made from .*sae_model.pth .*; run label_features.py --run-dir"):
         probe(run)
     label(run)
     assert probe(run)["labels"]["n_inputs"] == N_INPUTS

@@ -80,6 +80,8 @@ def _partial_run(full: RunPaths, dst: Path, keep) -> RunPaths:
         src, out = getattr(full, name), getattr(run, name)
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, out)
+        if name == "sae":   # an SAE is its .pth and its SAELens folder, written as one group
+            shutil.copytree(full.sae_saelens_dir, run.sae_saelens_dir)
     return run
 
 

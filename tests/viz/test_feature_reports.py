@@ -17,7 +17,7 @@ from common.io import PipelineError, read_metrics
 from common.paths import RunPaths
 
 from tests.conftest import ROOT
-from tests.helpers import TINY_SAE_FLAGS
+from tests.helpers import TINY_SAE_FLAGS, save_run_sae, tiny_sae
 
 N_INPUTS = 4096   # fresh inputs for the labels (label_features.py's default is 32768)
 
@@ -160,20 +160,26 @@ def test_dashboard_cards_hold_the_labels(reports):
         assert bands and all(min(t[1] for t in hi) >= max(t[1] for t in lo) - 1e-6 for lo, hi in zip(bands, bands[1:]))
 
 
-def test_labels_older_than_the_sae_are_refused(reports, tmp_path):
-    """The reports only read the labels: an SAE retrained after them stops the stage before any page."""
+def test_labels_of_another_sae_are_refused(reports, tmp_path):
+    """The reports only read the labels: an SAE retrained after them (other weights, same shape, whatever
+    the file times) stops the stage before any page, naming both files and label_features.py."""
     import os
 
     import feature_reports
+    from sae.sae_definition import load_sae
 
     paths, _ = reports
     dst = tmp_path / "run"
     shutil.copytree(paths.root, dst)
     run = RunPaths(dst)
-    t = run.features_csv.stat().st_mtime
-    os.utime(run.sae, (t + 10, t + 10))
+    sae = load_sae(run.sae)
+    save_run_sae(tiny_sae(sae.cfg.architecture, d_in=sae.cfg.d_in, d_sae=sae.cfg.d_sae, seed=1, k=sae.cfg.k), run)
+    t = run.sae.stat().st_mtime
+    for p in (run.features_csv, run.neurons_csv, run.labels_cache):   # the labels look newer: times decide nothing
+        os.utime(p, (t + 10, t + 10))
     pages = {p: p.read_bytes() for p in run.reports_dir.iterdir() if p.suffix in (".html", ".xlsx")}
-    with pytest.raises(PipelineError, match="labels older than .*; run label_features.py --run-dir"):
+    with pytest.raises(PipelineError, match=f"labels.pt: not made from {re.escape(str(run.sae))} .*; "
+                                            "run label_features.py --run-dir"):
         feature_reports.main(feature_reports.parse_args(["--run-dir", str(dst), "--quiet"]))
     assert all(p.read_bytes() == b for p, b in pages.items())
 

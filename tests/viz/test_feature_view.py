@@ -7,7 +7,7 @@ import torch
 
 from dataset.task import ground_truth
 from mlp.mlp_definition import MLPConfig, PointerMLP, save_mlp
-from tests.helpers import tiny_sae
+from tests.helpers import save_run_sae, tiny_sae
 from viz.data import N_BANDS, PER_BAND, feature_profiles, fresh_stats
 
 
@@ -83,7 +83,7 @@ def test_neighbours_are_the_nearest(models_and_stats):
 
 def test_training_page_draws_the_histories_or_says_none(tiny_run, tmp_path):
     from common.paths import RunPaths
-    from sae.sae_definition import save_sae
+
     from viz.training import build
 
     paths = RunPaths(tmp_path / "run")
@@ -91,12 +91,12 @@ def test_training_page_draws_the_histories_or_says_none(tiny_run, tmp_path):
     history = [{"epoch": e, "train_loss": 4.0 / e, "val_mse": 5.0 / e, "val_exact_match": e / 10} for e in range(1, 6)]
     save_mlp(PointerMLP(MLPConfig(d_mlp=32, d_hidden=64)), paths.mlp, metrics={"history": history, "best_epoch": 5})
     paths.sae_dir.mkdir(parents=True)
-    save_sae(tiny_sae("relu", d_in=64, d_sae=16), paths.sae, metrics={})
+    save_run_sae(tiny_sae("relu", d_in=64, d_sae=16), paths, metrics={})
     html, n = build(paths)
     assert n == 1 and 'id="history-mlp"' in html and "No history in sae_model.pth" in html
     assert "validation MSE 5 → 1" in html        # the caption is this run's numbers
     sae_hist = [{"step": s, "loss": 1.0 / s, "fvu": 0.5 / s, "l0": 10.0, "dead_share": 0.0} for s in (10, 20, 30)]
-    save_sae(tiny_sae("relu", d_in=64, d_sae=16), paths.sae, metrics={"history": sae_hist})
+    save_run_sae(tiny_sae("relu", d_in=64, d_sae=16), paths, metrics={"history": sae_hist})
     html, n = build(paths)
     assert n == 2 and 'id="history-sae"' in html and "over 30 steps" in html
     # the tiny run's own MLP file (train_mlp.py) carries one record per epoch
