@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from common import io
 from common.cli import run_main
 from common.io import PipelineError, atomic_torch_save, update_metrics
 from dataset import data_generator
@@ -127,22 +126,23 @@ def test_run_main_turns_a_stray_os_error_into_one_line(capsys, tmp_path):
 
 
 def test_a_metrics_writer_waits_while_another_is_between_its_read_and_its_write(tmp_path, monkeypatch):
-    """The interleaving a lost update needs, forced: writer A is held after reading metrics.json, just
-    before writing it; writer B must not get that far until A has written (then both sections survive).
-    Without the lock, B reads the old file and reaches its write at once, and one section is lost."""
+    """The interleaving a lost update needs, forced: writer A is held after reading metrics.json, while
+    it serialises the merged file (json.dumps); writer B must not get that far until A has written (then
+    both sections survive). Without the lock, B reads the old file and gets there at once, and one
+    section is lost."""
     path = tmp_path / "metrics.json"
     update_metrics(path, "old", {"v": 0})
     a_is_writing, release_a, b_is_writing = threading.Event(), threading.Event(), threading.Event()
-    real_write = io.atomic_write_text
+    real_dumps = json.dumps
 
-    def write(p, text):
+    def dumps(obj, *args, **kwargs):
         if threading.current_thread().name == "A":
             a_is_writing.set()
             release_a.wait(30)
-        else:
+        elif threading.current_thread().name == "B":
             b_is_writing.set()
-        real_write(p, text)
-    monkeypatch.setattr(io, "atomic_write_text", write)
+        return real_dumps(obj, *args, **kwargs)
+    monkeypatch.setattr(json, "dumps", dumps)
     a = threading.Thread(target=update_metrics, args=(path, "a", {"v": 1}), name="A")
     b = threading.Thread(target=update_metrics, args=(path, "b", {"v": 2}), name="B")
     a.start()
@@ -152,7 +152,8 @@ def test_a_metrics_writer_waits_while_another_is_between_its_read_and_its_write(
     release_a.set()
     a.join(30)
     b.join(30)
-    assert not b_got_through, "writer B read and wrote metrics.json while writer A was between its read and its write"
+    monkeypatch.undo()
+    assert not b_got_through, "writer B read metrics.json while writer A was between its read and its write"
     assert json.loads(path.read_text()) == {"old": {"v": 0}, "a": {"v": 1}, "b": {"v": 2}}
 
 

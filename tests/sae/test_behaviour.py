@@ -41,13 +41,17 @@ def test_inference_is_the_architectures_definition(arch):
         pre = _pre(sae, h)
         if arch == "relu":
             expected = F.relu(pre)
-        elif arch == "topk":
+        elif arch in ("topk", "ortsae"):                              # (OrtSAE differs in its loss only)
             kth = pre.topk(K, dim=1).values[:, -1:]                   # the k-th largest of each row
             expected = F.relu(pre) * (pre >= kth)
         elif arch in ("batchtopk", "matryoshka"):
             expected = pre * (pre > 0.15)                             # one learned threshold, whatever the row
         elif arch == "jumprelu":
             expected = pre * (pre > sae.threshold)
+        elif arch == "gated":                                         # the gate, then the rescaled magnitude
+            sae.r_mag.fill_(0.3)
+            sae.b_mag.fill_(-0.05)
+            expected = (pre > 0) * F.relu(torch.exp(torch.tensor(0.3)) * (pre - sae.b_enc) - 0.05)
         f = sae.encode(h)
     torch.testing.assert_close(f, expected)
     if arch in ("batchtopk", "matryoshka"):
