@@ -126,9 +126,6 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
     record = provenance.record_of(cache, paths.labels_cache, "labels file", _rerun(paths))
     for role, model, path in (("mlp", mlp, paths.mlp), ("sae", sae, paths.sae)):
         provenance.require_made_from(paths.labels_cache, record, role, path, model.provenance["digest"], _rerun(paths))
-    problem = provenance.members_problem(paths.labels_cache.parent, record)
-    if problem:
-        raise PipelineError(f"{paths.labels_cache}: {problem}; {_rerun(paths)}")
     section = paths.section(METRICS_SECTION)
     summary = read_metrics(paths.metrics).get(section)
     if (not isinstance(summary, dict) or summary.get("seed") != cache.get("summary_seed")
@@ -150,6 +147,11 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
         except (ValueError, KeyError, AttributeError, UnicodeDecodeError, RecursionError, pd.errors.ParserError) as e:
             raise PipelineError(f"{path}: unreadable labels ({type(e).__name__}); {_rerun(paths)}") from None
         _check_table(paths, path, tables[prop], rows, with_effects=prop == "features_csv")
+    # last: a table that reads as labels but is not the one written with labels.pt (edited, or copied
+    # from another labelling) is refused here; one that does not read as labels was named above
+    problem = provenance.members_problem(paths.labels_cache.parent, record)
+    if problem:
+        raise PipelineError(f"{paths.labels_cache}: {problem}; {_rerun(paths)}")
     return Labels(features=tables["features_csv"], neurons=tables["neurons_csv"], summary=summary,
                   inputs=cache["inputs"], concept_names=list(cache["concept_names"]),
                   feature_f1=cache["feature_f1"].numpy(), neuron_f1=cache["neuron_f1"].numpy(),

@@ -8,6 +8,7 @@ import errno
 import os
 import shutil
 
+import pandas as pd
 import pytest
 
 import feature_probe
@@ -90,7 +91,12 @@ def test_labels_of_a_larger_sae_copied_beside_a_smaller_one_are_refused(copy, ca
 def test_a_table_copied_from_another_labelling_is_refused(copy, capsys):
     """features.csv of one SAE beside labels.pt of another: the CSV is not the one written with labels.pt."""
     run = copy()
+    table = pd.read_csv(run.features_csv)
     shutil.copy2(run.for_sae("small").features_csv, run.features_csv)
+    err = refused(feature_probe, run, [], capsys)          # (its 16 rows are refused before its digest is read)
+    assert str(run.features_csv) in err and "label_features.py" in err, err
+    table.loc[0, "density"] = table.loc[0, "density"] + 0.01   # the same shape, one number changed:
+    table.to_csv(run.features_csv, index=False)                 # only its digest can tell
     err = refused(feature_probe, run, [], capsys)
     assert str(run.features_csv) in err and "not the file written with it" in err and "label_features.py" in err, err
 
@@ -208,10 +214,9 @@ def test_a_sweep_whose_second_member_fails_writes_none(copy, monkeypatch, capsys
 def test_labels_of_every_sae_are_written_whole(copy, monkeypatch, capsys):
     """--sae all: the second SAE's labelling fails (a full disk while writing its table): the first SAE's
     labels, the second's and metrics.json are all as they were."""
-    import pandas as pd
     run = copy()
     before = snapshot(run.root)
-    _disk_full_on(pd.DataFrame, "to_csv", monkeypatch, after=3)     # default: 2 tables; small: 1 then fail
+    _disk_full_on(pd.DataFrame, "to_csv", monkeypatch, after=4)     # default: 3 tables; small: 1 then fail
     err = refused(label_features, run, ["--sae", "all", "--seed", "1", *N], capsys)
     assert "no space left" in err and "reports/small/neurons.csv" in err, err
     assert snapshot(run.root) == before
