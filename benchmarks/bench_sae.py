@@ -38,10 +38,10 @@ TARGETS = {"fvu": 0.03, "l0": 16, "dead_share": 0.05, "spliced_gap_points": 1.0,
 
 def throughput(architecture: str, steps: int, batch_size: int, d_in=512, d_sae=2048, k=16) -> float:
     """Training samples/s of the SAE's real training step on random non-negative activations."""
-    from sae.sae_definition import SAEConfig
+    from sae.registry import config_fields, sae_config
     from sae.training import TrainConfig, train
     acts = torch.rand((steps + 10) * batch_size + 1, d_in).relu_()
-    cfg = SAEConfig(architecture=architecture, d_in=d_in, d_sae=d_sae, k=k)
+    cfg = sae_config(architecture, d_in=d_in, d_sae=d_sae, **({"k": k} if "k" in config_fields(architecture) else {}))
     times = []
 
     def on_step(step, total, stats):
@@ -71,12 +71,12 @@ from mlp.activations import harvest
 from dataset.task import sample_inputs, stream_seed, target
 from mlp.mlp_definition import load_mlp
 from sae.metrics import evaluate_sae
-from sae.sae_definition import SAEConfig
+from sae.registry import sae_config
 from sae.training import TrainConfig, train
 mlp = load_mlp({mlp!r})
 x = sample_inputs(1_000_000, seed=stream_seed(0, "benchmark"))
 acts = harvest(mlp, x)                                          # [1e6, 512]
-sae, info = train(SAEConfig(d_in=acts.shape[1], d_sae=2048), acts, TrainConfig(steps=100, n_eval=100_000))
+sae, info = train(sae_config("relu", d_in=acts.shape[1], d_sae=2048), acts, TrainConfig(steps=100, n_eval=100_000))
 m = evaluate_sae(sae, mlp, acts, x, target(x).float())         # all 1e6 rows
 print(len(acts), m["fvu"])
 """
