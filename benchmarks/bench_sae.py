@@ -76,7 +76,7 @@ from sae.training import TrainConfig, train
 mlp = load_mlp({mlp!r})
 x = sample_inputs(1_000_000, seed=stream_seed(0, "benchmark"))
 acts = harvest(mlp, x)                                          # [1e6, 512]
-sae, info = train(sae_config("relu", d_in=acts.shape[1], d_sae=2048), acts, TrainConfig(steps=100, n_eval=100_000))
+sae, info = train(sae_config(d_in=acts.shape[1], d_sae=2048), acts, TrainConfig(steps=100, n_eval=100_000))
 m = evaluate_sae(sae, mlp, acts, x, target(x).float())         # all 1e6 rows
 print(len(acts), m["fvu"])
 """
