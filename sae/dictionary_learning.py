@@ -143,6 +143,8 @@ def read_config(folder: Path) -> dict:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _bad(path, f"not valid JSON ({type(e).__name__})") from None
+    except RecursionError:          # [[[[...]]]] nested past Python's stack: no config is that deep
+        raise _bad(path, "not a dictionary_learning config (JSON nested too deeply to read)") from None
     trainer = raw.get("trainer") if isinstance(raw, dict) else None
     if not isinstance(trainer, dict):
         raise _bad(path, 'expected a JSON object with a "trainer" object (as dictionary_learning\'s training loop writes)')

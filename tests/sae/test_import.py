@@ -316,6 +316,8 @@ BAD_DL = {
                                                                             "activation_dim": D_IN, "dict_size": D_SAE}),
                            "'IdentityDict' has no equivalent"),
     "config not JSON": (lambda d: (d / "config.json").write_text("nope"), "not valid JSON"),
+    "config nested 100,000 deep": (lambda d: (d / "config.json").write_text("[" * 100_000 + "]" * 100_000),
+                                   "nested too deeply"),
     "huge dict_size": (lambda d: _edit_json(d / "config.json", trainer={**json.loads((d / "config.json").read_text())["trainer"],
                                                                         "dict_size": 2 ** 36}), "GiB"),
     "shapes disagree": (lambda d: _edit_json(d / "config.json", trainer={**json.loads((d / "config.json").read_text())["trainer"],
