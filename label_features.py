@@ -53,10 +53,11 @@ def main(args) -> dict:
     """The labels' summary (with --sae all: {name: summary})."""
     targets = selected_saes(args)
     device = pick_device(args.device)
-    done = []
+    done, neurons = [], {}     # the neurons' labels, scored once for every SAE of the run
     for paths in targets:      # every SAE labelled before any labels are written
         seed_everything(args.seed)
-        done.append((paths, build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device, write=False)))
+        done.append((paths, build_labels(paths, seed=args.seed, n_inputs=args.n_inputs, device=device, write=False,
+                                         neuron_cache=neurons)))
     write_labelings(run_paths(args), done)
     out = {}
     for paths, labels in done:

@@ -2,6 +2,7 @@
 the other for features, neurons and random directions alike, and sets the random control's densities
 on the choosing inputs from the features that fire."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -90,3 +91,25 @@ def test_neurons_are_active_where_they_are_positive_like_features(spied):
 
 def test_the_ratio_is_the_features_share_over_the_neurons(spied):
     assert spied[2].summary["monosemantic_ratio"] == pytest.approx(0.6 / 0.2)
+
+
+def test_the_neurons_labels_of_one_sae_serve_another_unchanged(tiny_run, monkeypatch):
+    """`--sae all` scores the neurons once: a second SAE's labelling given the first's neuron labels
+    equals the one that scores them itself."""
+    mlp = load_mlp(tiny_run.mlp)
+    a = tiny_sae("topk", d_in=mlp.cfg.d_hidden, d_sae=32, k=4, seed=2).eval()
+    b = tiny_sae("relu", d_in=mlp.cfg.d_hidden, d_sae=48, seed=5).eval()
+    first = labels.label_models(mlp, a, seed=3, n_inputs=N_INPUTS, interchange=False)
+    alone = labels.label_models(mlp, b, seed=3, n_inputs=N_INPUTS, interchange=False)
+    calls = []
+    real = labels.label_neurons
+    monkeypatch.setattr(labels, "label_neurons", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    shared = labels.label_models(mlp, b, seed=3, n_inputs=N_INPUTS, interchange=False,
+                                 neuron_labels=first.extras["neuron_labels"])
+    assert calls == []
+    pd.testing.assert_frame_equal(shared.neurons, alone.neurons)
+    pd.testing.assert_frame_equal(shared.features, alone.features)
+    pd.testing.assert_frame_equal(shared.absorption, alone.absorption)
+    timing = ("seconds", "scoring_seconds", "absorption_seconds")
+    assert {k: v for k, v in shared.summary.items() if k not in timing} == \
+           {k: v for k, v in alone.summary.items() if k not in timing}
