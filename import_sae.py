@@ -17,18 +17,18 @@ feature_probe.py, feature_reports.py and run_summary.py treat it like any other 
 if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
     from common import interrupt
     interrupt.install()
-import argparse
 from pathlib import Path
 
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths
 from common.io import PipelineError, require_finite
 from common.paths import DEFAULT_SAE
 from common import validate
+from mlp.activations import load_training_inputs
 from mlp.mlp_definition import HIDDEN_HOOK
 from sae.foreign import read_foreign
-from sae.metrics import evaluate_sae
+from sae.metrics import evaluate_sae, metrics_table
+from sae.sae_definition import write_saes
 from sae.training import TrainConfig, split_activations
-from train_sae import load_inputs, metrics_table, write_saes
 
 
 def parse_args(argv=None):
@@ -65,7 +65,7 @@ def main(args) -> dict:
         raise PipelineError(f"--name: {e}") from None
     folder = Path(args.source)
     sae, origin = read_foreign(folder)                                # every check of the folder, before the run is read
-    data, mlp = load_inputs(argparse.Namespace(run_dir=args.run_dir, stream=False, seed=args.seed))
+    data, mlp = load_training_inputs(run)
     check_fits_run(sae, origin, mlp.cfg.d_hidden, folder, args.any_hook)
     require_finite(sae.state_dict(), folder, "converted SAE", "fix the folder or save it again from its library")
     device = pick_device(args.device)

@@ -22,7 +22,6 @@ import argparse
 import csv
 import io
 import re
-import shutil
 import time
 from dataclasses import asdict, fields, replace
 
@@ -31,15 +30,13 @@ from tqdm import tqdm
 from common import distributed
 from common import validate
 from common.cli import ArgumentParser, add_common_args, pick_device, run_main, run_paths, seed_everything
-from common import provenance
-from common.io import PipelineError, atomic_group_with_metrics, require_inputs
+from common.io import PipelineError
 from common.paths import RunPaths
-from mlp.activations import load_activations
-from mlp.mlp_definition import load_mlp
+from mlp.activations import load_training_inputs
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, MAX_D_SAE
-from sae.metrics import DENSITY_FLOOR_LOG10, evaluate_sae
+from sae.metrics import evaluate_sae, metrics_table
 from sae.registry import config_fields, sae_config
-from sae.sae_definition import sae_group_files, write_sae_group
+from sae.sae_definition import write_saes
 from sae.sources import StreamSource
 from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
 from viz.frontier import frontier_html
@@ -224,28 +221,8 @@ def configs_from_args(args, d_in: int) -> tuple:
 
 
 def load_inputs(args):
-    """(activations dict, MLP) of the run; a missing input names the stage to run first. With
-    --stream there is no file: the dict holds the stream and its held-out set."""
-    paths = run_paths(args)
-    if args.stream:
-        require_inputs(paths, "mlp")
-        mlp = load_mlp(paths.mlp)
-        return {"stream": True, "source": f"stream:seed={args.seed}",
-                "made_from": {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}}, mlp
-    require_inputs(paths, "activations")
-    data = load_activations(paths.activations)
-    require_inputs(paths, "mlp")
-    mlp = load_mlp(paths.mlp)
-    if data["activations"].shape[1] != mlp.cfg.d_hidden:  # (robustness) harvested from another MLP
-        raise PipelineError(f"{paths.activations}: activations are {data['activations'].shape[1]}-d but the MLP's hidden "
-                            f"layer is {mlp.cfg.d_hidden}-d; re-run harvest_activations.py --run-dir {args.run_dir}")
-    record = data[provenance.KEY]
-    provenance.require_made_from(paths.activations, record, "mlp", paths.mlp, mlp.provenance["digest"],
-                                 f"run harvest_activations.py --run-dir {args.run_dir} first")
-    # what the SAE (and its training checkpoints) are made from
-    data["made_from"] = {"activations": provenance.entry(paths.activations, record["digest"], paths.root),
-                         "mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
-    return data, mlp
+    """(activations dict, MLP) of the run (`mlp.activations.load_training_inputs`)."""
+    return load_training_inputs(run_paths(args), args.stream, args.seed)
 
 
 def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae") -> tuple:
@@ -283,25 +260,6 @@ def train_and_evaluate(args, data, mlp, device, checkpoint_path=None, desc="sae"
     if info["processes"] > 1:
         summary["processes"] = info["processes"]
     return sae, summary, info["history"]
-
-
-def metrics_table(m: dict) -> str:
-    rows = [("FVU (held-out)", f"{m['fvu']:.4f}"), ("L0", f"{m['l0']:.2f}"),
-            ("dead features", f"{m['dead']} ({m['dead_share']:.1%})"),
-            ("dense features (>10%)", f"{m['dense_share']:.1%}"),
-            ("spliced exact-match", f"{m['spliced_exact_match']:.2%}  (MLP {m['mlp_exact_match']:.2%})"),
-            ("spliced MSE", f"{m['spliced_mse']:.4f}  (MLP {m['mlp_mse']:.4f})")]
-    if "steps" in m:                                                  # trained here (not import_sae.py's)
-        rows += [("resampled", str(m["resampled"])),
-                 ("training time", f"{m['train_seconds']:.1f} s, {m['steps']} steps on {m['n_train']:,} activations")]
-    w = max(len(r[0]) for r in rows)
-    return "\n".join(f"  {name:<{w}}  {value}" for name, value in rows)
-
-
-def without_density(m: dict) -> dict:
-    out = {k: v for k, v in m.items() if k != "density_log10"}
-    out["density_floor_log10"] = DENSITY_FLOOR_LOG10
-    return out
 
 
 def parse_sweep(text: str) -> tuple:
@@ -402,29 +360,6 @@ def run_sweep(args, data, mlp, device, writer: bool = True) -> dict:
         print(f"wrote {len(rows)} SAEs ({', '.join(r['sae'] for r in rows)}) under {paths.root / 'sae'}; "
               f"{paths.sweep_csv}, {paths.sweep_html}; label them with label_features.py --sae all")
     return {"name": name, "rows": rows}
-
-
-def write_saes(paths, saes: list, texts: dict | None = None, sections: dict | None = None) -> None:
-    """Write every SAE of `saes` ([(its RunPaths, sae, summary, history, made_from)]): its .pth, its
-    SAELens folder and its metrics section, with `texts` ({path: text}) and the metrics `sections`, as
-    one group: all or nothing (a failure anywhere leaves every old file and section as it was)."""
-    texts, sections = dict(texts or {}), dict(sections or {})
-    groups = [(member, sae, m, history, made_from, sae_group_files(sae, member.sae, m["density_log10"]))
-              for member, sae, m, history, made_from in saes]
-    files = [f for *_, group in groups for f in group] + list(texts)
-    with atomic_group_with_metrics(files, paths.metrics, sections) as temps:
-        temp_of = dict(zip(files, temps))
-        for member, sae, m, history, made_from, group in groups:
-            section = without_density(m)
-            record = write_sae_group(sae, group, [temp_of[f] for f in group], metrics={**section, "history": history},
-                                     train_config=m.get("train_config", {}), made_from=made_from,
-                                     density_log10=m["density_log10"])
-            sections[member.section("sae")] = {**section, provenance.KEY: record}
-        for path, text in texts.items():
-            temp_of[path].write_text(text, encoding="utf-8")
-    for member, sae, *_ in saes:    # a SAELens folder an SAE of another architecture left there is not this one
-        if sae.SAELENS_ARCHITECTURE is None and member.sae_saelens_dir.is_dir():
-            shutil.rmtree(member.sae_saelens_dir, ignore_errors=True)
 
 
 def sae_paths(args):

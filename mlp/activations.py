@@ -11,9 +11,9 @@ from typing import Callable
 import torch
 
 from common import provenance
-from common.io import PipelineError, atomic_torch_save, require_keys, safe_torch_load
+from common.io import PipelineError, atomic_torch_save, require_inputs, require_keys, safe_torch_load
 from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2, input_problem, target
-from mlp.mlp_definition import HIDDEN_HOOK
+from mlp.mlp_definition import HIDDEN_HOOK, load_mlp
 from sae.splice import iter_chunks
 
 ACTIVATIONS_REMEDY = "re-run harvest_activations.py"
@@ -81,3 +81,29 @@ def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
                                 f"{int(target(xs[row - i:row - i + 1])[0])} = |col1[p1] - col2[p2]|; {remedy}")
     provenance.record_of(data, path, "activations file", remedy)   # what it was harvested from
     return data
+
+
+def load_training_inputs(paths, stream: bool = False, seed: int = 0):
+    """(activations dict, MLP) an SAE of the run at `paths` (a RunPaths) is trained or evaluated on, the
+    activations checked to be made from that MLP; a missing input names the stage to run first. With
+    `stream` there is no file: the dict holds the source and the MLP's entry. `made_from` says what an
+    SAE made from them is made from."""
+    if stream:
+        require_inputs(paths, "mlp")
+        mlp = load_mlp(paths.mlp)
+        return {"stream": True, "source": f"stream:seed={seed}",
+                "made_from": {"mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}}, mlp
+    require_inputs(paths, "activations")
+    data = load_activations(paths.activations)
+    require_inputs(paths, "mlp")
+    mlp = load_mlp(paths.mlp)
+    if data["activations"].shape[1] != mlp.cfg.d_hidden:  # (robustness) harvested from another MLP
+        raise PipelineError(f"{paths.activations}: activations are {data['activations'].shape[1]}-d but the MLP's hidden "
+                            f"layer is {mlp.cfg.d_hidden}-d; re-run harvest_activations.py --run-dir {paths.root}")
+    record = data[provenance.KEY]
+    provenance.require_made_from(paths.activations, record, "mlp", paths.mlp, mlp.provenance["digest"],
+                                 f"run harvest_activations.py --run-dir {paths.root} first")
+    # what the SAE (and its training checkpoints) are made from
+    data["made_from"] = {"activations": provenance.entry(paths.activations, record["digest"], paths.root),
+                         "mlp": provenance.entry(paths.mlp, mlp.provenance["digest"], paths.root)}
+    return data, mlp

@@ -91,3 +91,25 @@ def evaluate_sae(sae, mlp, h: torch.Tensor, x: torch.Tensor, y: torch.Tensor, ch
         "mlp_mse": own_m["mse"],
         "n": n,
     }
+
+
+def metrics_table(m: dict) -> str:
+    """The held-out metrics of one SAE as the stage prints them (train_sae.py, import_sae.py)."""
+    rows = [("FVU (held-out)", f"{m['fvu']:.4f}"), ("L0", f"{m['l0']:.2f}"),
+            ("dead features", f"{m['dead']} ({m['dead_share']:.1%})"),
+            ("dense features (>10%)", f"{m['dense_share']:.1%}"),
+            ("spliced exact-match", f"{m['spliced_exact_match']:.2%}  (MLP {m['mlp_exact_match']:.2%})"),
+            ("spliced MSE", f"{m['spliced_mse']:.4f}  (MLP {m['mlp_mse']:.4f})")]
+    if "steps" in m:                                                  # trained here (not import_sae.py's)
+        rows += [("resampled", str(m["resampled"])),
+                 ("training time", f"{m['train_seconds']:.1f} s, {m['steps']} steps on {m['n_train']:,} activations")]
+    w = max(len(r[0]) for r in rows)
+    return "\n".join(f"  {name:<{w}}  {value}" for name, value in rows)
+
+
+def without_density(m: dict) -> dict:
+    """The metrics as metrics.json keeps them: the per-feature density list left out (it is in the SAELens
+    folder's sparsity file), its floor kept."""
+    out = {k: v for k, v in m.items() if k != "density_log10"}
+    out["density_floor_log10"] = DENSITY_FLOOR_LOG10
+    return out

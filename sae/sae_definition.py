@@ -2,13 +2,15 @@
 `load_sae` rebuilds the SAE from a file alone, in eval mode: this project's `.pth`, or a folder in
 SAELens's layout (`sae/saelens.py`), so an SAE trained elsewhere on this MLP's layer can be probed.
 """
+import shutil
 from pathlib import Path
 
 from common import provenance
-from common.io import (PipelineError, atomic_group, atomic_torch_save, require_finite, require_keys,
+from common.io import (PipelineError, atomic_group, atomic_group_with_metrics, atomic_torch_save, require_finite, require_keys,
                        require_state_shapes, safe_torch_load, stored_metrics)
 from mlp.mlp_definition import load_mlp
 from sae.base import SAE
+from sae.metrics import without_density
 from sae.registry import SAE_REMEDY, build_sae, config_from_dict
 from sae.saelens import load_saelens, saelens_writers
 
@@ -106,3 +108,26 @@ def load_sae(path: Path, device="cpu") -> SAE:
 def sae_metrics_of(path: Path) -> dict:
     """The metrics stored in an SAE file (empty dict if none)."""
     return stored_metrics(safe_torch_load(path, "SAE checkpoint", SAE_REMEDY))
+
+
+def write_saes(paths, saes: list, texts: dict | None = None, sections: dict | None = None) -> None:
+    """Write every SAE of `saes` ([(its RunPaths, sae, summary, history, made_from)]): its .pth, its
+    SAELens folder and its metrics section, with `texts` ({path: text}) and the metrics `sections`, as
+    one group: all or nothing (a failure anywhere leaves every old file and section as it was)."""
+    texts, sections = dict(texts or {}), dict(sections or {})
+    groups = [(member, sae, m, history, made_from, sae_group_files(sae, member.sae, m["density_log10"]))
+              for member, sae, m, history, made_from in saes]
+    files = [f for *_, group in groups for f in group] + list(texts)
+    with atomic_group_with_metrics(files, paths.metrics, sections) as temps:
+        temp_of = dict(zip(files, temps))
+        for member, sae, m, history, made_from, group in groups:
+            section = without_density(m)
+            record = write_sae_group(sae, group, [temp_of[f] for f in group], metrics={**section, "history": history},
+                                     train_config=m.get("train_config", {}), made_from=made_from,
+                                     density_log10=m["density_log10"])
+            sections[member.section("sae")] = {**section, provenance.KEY: record}
+        for path, text in texts.items():
+            temp_of[path].write_text(text, encoding="utf-8")
+    for member, sae, *_ in saes:    # a SAELens folder an SAE of another architecture left there is not this one
+        if sae.SAELENS_ARCHITECTURE is None and member.sae_saelens_dir.is_dir():
+            shutil.rmtree(member.sae_saelens_dir, ignore_errors=True)
