@@ -112,7 +112,9 @@ class Explanations:
     extras: dict = field(default_factory=dict)
 
 
-def _ramp_supports(cs: ConceptSet) -> np.ndarray:
+def ramp_supports(cs: ConceptSet) -> np.ndarray:
+    """Columns of `cs` a ramp may be supported on: single conditions and conjunctions holding a pointer
+    equality (benchmarks/unexplained.py searches the same ones)."""
     cols = []
     for j, c in enumerate(cs.cell_concepts):
         if len(c.conditions) == 1 or any(k.var in ("p1", "p2") and k.op == "=" for k in c.conditions):
@@ -157,7 +159,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
                        for c in cs.digit_concepts], dim=1).float()             # [80, n_digit]
     n_true = torch.cat([cell_count.float() @ Tc, OH.sum(0) @ TDV])             # [C]
 
-    sup = torch.as_tensor(_ramp_supports(cs))                                   # [R] columns usable as ramp supports
+    sup = torch.as_tensor(ramp_supports(cs))                                   # [R] columns usable as ramp supports
     TS = cs.cell_truth[:, sup].float()                                          # [1600, R]
     cgt = cell_ground_truth()
     # magnitudes per cell, shifted to mean ~0 (a correlation ignores shifts; it keeps float32 sums exact enough)

@@ -39,7 +39,7 @@ import torch
 
 from analysis.absorption import absorbed_by
 from analysis.concepts import MAGNITUDES, cell_index, concept_set, display_name
-from analysis.explain import MIN_RAMP_SUPPORT, MONOSEMANTIC_SCORE, _ramp_supports
+from analysis.explain import MIN_RAMP_SUPPORT, MONOSEMANTIC_SCORE, ramp_supports
 from analysis.labels import fresh_inputs
 from analysis.labels_io import read_labels
 from analysis.run import load_run_models
@@ -83,7 +83,7 @@ class Grammar:
         self.pointer = np.array([any(c.var in ("p1", "p2") and c.op == "=" for c in k.conditions)
                                  for k in cs.cell_concepts])
         self.single = np.flatnonzero(cs.is_single[:cs.n_cell])
-        self.supports = _ramp_supports(cs)
+        self.supports = ramp_supports(cs)
         self.mags = torch.stack([self.gt[m].double() for m in MAGNITUDES], dim=1)     # [n, n_mag]
 
     def pointer_truth(self):
