@@ -272,14 +272,23 @@ def require_keys(obj: Any, keys, path: Path, what: str, remedy: str) -> None:
 _WARNED: set = set()   # (path, problem) pairs already warned about by this process
 
 
+def read_json(path: Path) -> tuple[Any, str | None]:
+    """(the JSON value in the file at `path`, None), or (None, what is wrong with it: "not valid JSON
+    (JSONDecodeError)", "JSON nested too deeply to read"): the one reader of the project's and other
+    libraries' JSON files, so that none of them can raise on a damaged or hostile file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8")), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return None, f"not valid JSON ({type(e).__name__})"
+    except RecursionError:          # [[[[...]]]] nested past Python's stack: no config is that deep
+        return None, "JSON nested too deeply to read"
+
+
 def _metrics_problem(path: Path) -> tuple[dict, str | None]:
     """(the sections of metrics.json that are JSON objects, what was wrong with the rest or None)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return {}, "not valid JSON"
-    except RecursionError:
-        return {}, "JSON nested too deeply to read"
+    data, problem = read_json(path)
+    if problem:
+        return {}, problem
     if not isinstance(data, dict):
         return {}, f"a JSON {type(data).__name__}, not an object of sections"
     bad = [k for k, v in data.items() if not isinstance(v, dict)]

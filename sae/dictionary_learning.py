@@ -26,7 +26,6 @@ equal to the library's (its `utils.load_dictionary`, which is how a user loads o
 Where the library computes x @ W + b_enc without subtracting b_dec, b_enc' = b_enc + b_dec @ W_enc
 gives this project's (x - b_dec) @ W + b_enc' the same value.
 """
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Callable
 
 import torch
 
-from common.io import PipelineError, safe_torch_load
+from common.io import PipelineError, read_json, safe_torch_load
 from sae.base import SAE, memory_problem
 from sae.registry import build_sae, sae_config
 
@@ -139,12 +138,9 @@ def read_config(folder: Path) -> dict:
     path = folder / CONFIG_FILENAME
     if not path.is_file():
         raise _bad(path, "missing (a dictionary_learning folder holds config.json and ae.pt)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(path, f"not valid JSON ({type(e).__name__})") from None
-    except RecursionError:          # [[[[...]]]] nested past Python's stack: no config is that deep
-        raise _bad(path, "not a dictionary_learning config (JSON nested too deeply to read)") from None
+    raw, problem = read_json(path)
+    if problem:
+        raise _bad(path, problem)
     trainer = raw.get("trainer") if isinstance(raw, dict) else None
     if not isinstance(trainer, dict):
         raise _bad(path, 'expected a JSON object with a "trainer" object (as dictionary_learning\'s training loop writes)')

@@ -36,7 +36,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from common.io import PipelineError, atomic_group
+from common.io import PipelineError, atomic_group, read_json
 from common.validate import shown
 from sae.base import ARCHITECTURES, SAE, memory_problem
 from sae.registry import SAE_REMEDY, build_sae, config_fields, sae_config
@@ -126,12 +126,9 @@ def _read_cfg(folder: Path) -> dict:
         raise PipelineError(f"{folder}: no such folder (expected a SAELens SAE folder with {SAE_CFG_FILENAME}); {SAE_REMEDY}")
     if not path.is_file():
         raise _bad(path, "missing (a SAELens SAE folder holds cfg.json and sae_weights.safetensors)")
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(path, f"not valid JSON ({type(e).__name__})") from None
-    except RecursionError:          # [[[[...]]]] nested past Python's stack: no config is that deep
-        raise _bad(path, "not a SAELens config (JSON nested too deeply to read)") from None
+    cfg, problem = read_json(path)
+    if problem:
+        raise _bad(path, problem)
     if not isinstance(cfg, dict):
         raise _bad(path, f"expected a JSON object, got {type(cfg).__name__}")
     missing = [k for k in ("d_in", "d_sae", "architecture") if k not in cfg]
