@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.concepts import cell_index, concept_set
+from analysis.concepts import explanation_truth
 from analysis.explain import ULTRALOW_DENSITY, active_mask
-from dataset.task import N_DIGITS, N_SLOTS, ground_truth
+from dataset.task import N_DIGITS, N_SLOTS
 
 PRECISE = 0.8            # P(concept | unit fires) for a unit to stand for a concept
 ABSORBED_RECALL = 0.5    # per-child rule: the parent's unit's recall on the child below this ...
@@ -83,17 +83,6 @@ def _hierarchies() -> tuple:
 
 HIERARCHIES = _hierarchies()
 FAMILIES = ("pointer", "sign", "target")
-
-
-def concept_truth(names, x: torch.Tensor) -> torch.Tensor:
-    """bool [n, len(names)]: where each concept of the grammar holds on inputs x [n, 10]."""
-    cs = concept_set()
-    gt = ground_truth(x)
-    cells = cell_index(gt)
-    cols = [cs.column(name) for name in names]
-    if all(j < cs.n_cell for j in cols):              # functions of the cell: one gather
-        return cs.cell_truth[:, cols][cells]
-    return torch.stack([cs.concept_truth(j, gt, cells) for j in cols], dim=1)
 
 
 def _precision_f1(active: torch.Tensor, truth: torch.Tensor):
@@ -156,7 +145,7 @@ def absorption(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Te
     col = {name: j for j, name in enumerate(names)}
     acts_choose, acts = acts_choose.float(), acts.float()
     A_c, A = active_mask(acts_choose, threshold_fraction), active_mask(acts, threshold_fraction)  # [n, U] bool
-    T_c, T = concept_truth(names, x_choose), concept_truth(names, x)                            # [n, K] bool
+    T_c, T = explanation_truth(names, x_choose), explanation_truth(names, x)                            # [n, K] bool
     prec, f1 = _precision_f1(A_c, T_c)                                                          # [U, K]
     usable = A_c.float().mean(0) >= ULTRALOW_DENSITY                                            # [U]
     precise = (prec >= _precise_bar(T_c)) & usable[:, None]                                     # [U, K]

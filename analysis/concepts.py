@@ -197,3 +197,21 @@ CORE_CONCEPTS = tuple(
     [f"p1 = {k}" for k in range(N_SLOTS)] + [f"p2 = {k}" for k in range(N_SLOTS)]
     + [f"a = {v}" for v in range(N_DIGITS)] + [f"b = {v}" for v in range(N_DIGITS)]
     + [f"target = {v}" for v in range(N_DIGITS)])
+
+
+def explanation_truth(names, x: torch.Tensor) -> torch.Tensor:
+    """bool [n, len(names)]: where each explanation's concept (a ramp's: its support) holds on inputs x;
+    an empty explanation holds nowhere."""
+    cs = concept_set(pointer_pairs=True)
+    gt = ground_truth(x)
+    cells = cell_index(gt)
+    out = torch.zeros(len(x), len(names), dtype=torch.bool)
+    cols = {j: cs.column(name.split(" | ", 1)[1] if name.startswith("ramp ") else name)
+            for j, name in enumerate(names) if isinstance(name, str) and name}
+    on_cells = [j for j, col in cols.items() if col < cs.n_cell]       # functions of the cell: one gather
+    if on_cells:
+        out[:, on_cells] = cs.cell_truth[:, [cols[j] for j in on_cells]][cells]
+    for j, col in cols.items():
+        if col >= cs.n_cell:
+            out[:, j] = cs.concept_truth(col, gt, cells)
+    return out

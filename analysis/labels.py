@@ -31,7 +31,7 @@ from analysis.explain import (NEURON_THRESHOLD_FRACTION, Explanations, found_tar
 from analysis.interchange import interchange_suite
 from analysis.labels_io import LABELS_VERSION, Labels, write_labels
 from analysis.run import load_run_models
-from analysis.splitting import explanation_truth
+from analysis.concepts import explanation_truth
 from common import provenance
 from common.io import PipelineError
 from common.paths import RunPaths

@@ -5,7 +5,7 @@
 `reports/labels.pt` (the fresh inputs and the unit-by-condition F1 matrices) and the
 "interpretability" section of metrics.json, written as one group (`write_labelings`). labels.pt holds
 the provenance record (`common.provenance`): the digests of the MLP and SAE the labels were made from
-and the byte digests of the two CSVs written with it; the metrics section holds the same record.
+and the byte digests of the three CSVs written with it; the metrics section holds the same record.
 `read_labels` is the one reader: it refuses labels that are missing, made from another MLP or SAE than
 the run's, whose CSVs or metrics section are not the ones written with labels.pt, made by older scoring
 code or with another seed / number of inputs, naming `label_features.py` as the stage to run.

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.concepts import cell_index, concept_set
+from analysis.concepts import explanation_truth
 from analysis.explain import MONOSEMANTIC_SCORE
-from dataset.task import ground_truth
 
 STRONG_PARENT_COS = 0.9
 REFINES = 0.95
@@ -55,24 +54,6 @@ def decoder_parents(W_small: torch.Tensor, W_large: torch.Tensor) -> tuple[torch
     W_small [d_small, d_in] by cosine."""
     best, parent = decoder_cosines(W_small, W_large).max(1)
     return parent, best
-
-
-def explanation_truth(names, x: torch.Tensor) -> torch.Tensor:
-    """bool [n, len(names)]: where each explanation's concept (a ramp's: its support) holds on inputs x;
-    an empty explanation holds nowhere."""
-    cs = concept_set(pointer_pairs=True)
-    gt = ground_truth(x)
-    cells = cell_index(gt)
-    out = torch.zeros(len(x), len(names), dtype=torch.bool)
-    cols = {j: cs.column(name.split(" | ", 1)[1] if name.startswith("ramp ") else name)
-            for j, name in enumerate(names) if isinstance(name, str) and name}
-    on_cells = [j for j, col in cols.items() if col < cs.n_cell]       # functions of the cell: one gather
-    if on_cells:
-        out[:, on_cells] = cs.cell_truth[:, [cols[j] for j in on_cells]][cells]
-    for j, col in cols.items():
-        if col >= cs.n_cell:
-            out[:, j] = cs.concept_truth(col, gt, cells)
-    return out
 
 
 def _pair_columns(prefix: str, parent_table, parent, t_child, x, a_child, a_parent, cos) -> dict:

@@ -26,7 +26,6 @@ is measured on their "analysis" stream, as `label_features.py` does; `score` is 
 
     python benchmarks/unexplained.py [--run-dir runs/default] [--sae NAME] [--threads 1]
 """
-import re
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ from analysis.explain import MIN_RAMP_SUPPORT, MONOSEMANTIC_SCORE, ramp_supports
 from analysis.labels import fresh_inputs
 from analysis.labels_io import read_labels
 from analysis.run import load_run_models
-from analysis.splitting import explanation_truth
+from analysis.concepts import explanation_truth
 from benchmarks._machine import machine_line
 from common import validate
 from common.cli import ArgumentParser, add_sae_arg, run_main, selected_saes

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from analysis.absorption import HIERARCHIES, Hierarchy, absorbed_by, absorption, concept_truth
+from analysis.absorption import HIERARCHIES, Hierarchy, absorbed_by, absorption
+from analysis.concepts import explanation_truth
 from analysis.controls import random_direction_acts
 from dataset.task import ground_truth, sample_inputs
 
@@ -84,7 +85,7 @@ def test_neurons_and_random_directions_run_through_the_same_function(streams):
 def test_absorbed_by_names_the_unit_filling_the_hole(streams):
     xc, x = streams
     names = ["p1 = 0", "p1 = 0 & p2 = 1", "a - b >= 1"]
-    out = absorbed_by(_units(xc), _units(x), concept_truth(names, xc), concept_truth(names, x), ids=[10, 11, 12])
+    out = absorbed_by(_units(xc), _units(x), explanation_truth(names, xc), explanation_truth(names, x), ids=[10, 11, 12])
     assert out.at[0, "absorbed_by"] == "11:1.00"
     assert out.at[0, "hole_share"] == pytest.approx(_share(x, 1), abs=1e-6)
     assert out.at[1, "absorbed_by"] == "" and out.at[1, "hole_share"] == 0

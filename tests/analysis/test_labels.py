@@ -69,6 +69,7 @@ def test_the_control_is_set_on_the_choosing_inputs_at_the_firing_features_densit
     h_choose, h_score, densities = args[0], args[1], np.asarray(args[2])
     x_choose = labels.fresh_inputs(3, N_INPUTS, "explain")
     torch.testing.assert_close(h_choose, chunked_pass(mlp, sae, x_choose)["hidden"])
+    torch.testing.assert_close(h_score, chunked_pass(mlp, sae, labels.fresh_inputs(3, N_INPUTS, "analysis"))["hidden"])
     fires = result.features["status"].isin(["alive", "ultralow"]).to_numpy()
     assert len(densities) == fires.sum() and (densities > 0).all()
     assert densities == pytest.approx(result.features["density"].to_numpy()[fires])

@@ -9,7 +9,8 @@ import label_features
 from analysis.compare import comparison, comparison_lines
 from analysis.controls import random_direction_acts, random_directions
 from analysis.explain import held_out
-from analysis.splitting import (Dictionary, decoder_parents, explanation_truth, prefix_levels, prefix_links,
+from analysis.concepts import explanation_truth
+from analysis.splitting import (Dictionary, decoder_parents, prefix_levels, prefix_links,
                                 size_links, splitting_summary)
 from common.io import PipelineError, read_metrics
 from dataset.task import ground_truth, sample_inputs

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.splitting import explanation_truth
+from analysis.concepts import explanation_truth
 from benchmarks.unexplained import KINDS, classify, two_sided
 from dataset.task import ground_truth, sample_inputs
 
