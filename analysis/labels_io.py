@@ -130,7 +130,8 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
     summary = read_metrics(paths.metrics).get(section)
     if (not isinstance(summary, dict) or summary.get("seed") != cache.get("summary_seed")
             or summary.get("n_inputs") != cache.get("summary_n_inputs")
-            or (summary.get(provenance.KEY) or {}).get("digest") != record["digest"]):
+            or not isinstance(summary.get(provenance.KEY), dict)
+            or summary[provenance.KEY].get("digest") != record["digest"]):
         raise PipelineError(f"{paths.metrics}: no '{section}' section matching {paths.labels_cache}; "
                             f"{_rerun(paths)}")
     if (seed is not None and summary["seed"] != seed) or (n_inputs is not None and summary["n_inputs"] != n_inputs):
