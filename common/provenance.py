@@ -66,13 +66,18 @@ def digest_of(obj: Any) -> str:
     return h.hexdigest()[:DIGEST_HEX]
 
 
-def file_digest(path: Path) -> str:
-    """The digest of a file's bytes, hex (for the small files that cannot hold a record)."""
+def sha256_file(path: Path) -> str:
+    """The full SHA-256 of a file's bytes, hex (what import_sae.py records of a folder it reads)."""
     h = _hasher()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
-    return h.hexdigest()[:DIGEST_HEX]
+    return h.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    """The digest of a file's bytes, hex (for the small files that cannot hold a record)."""
+    return sha256_file(path)[:DIGEST_HEX]
 
 
 def rows_digest(x: torch.Tensor, y: torch.Tensor) -> str:

@@ -12,10 +12,10 @@ version when the folder says it), the architecture there and here, how the weigh
 (folds that keep encode and decode equal), the hook the folder says it was trained on, and the
 SHA-256 of each file read, so a joined SAE can be traced to the exact files.
 """
-import hashlib
 from pathlib import Path
 
 from common.io import PipelineError
+from common.provenance import sha256_file
 from sae import dictionary_learning as dl
 from sae import saelens
 from sae.base import SAE
@@ -26,16 +26,8 @@ FOREIGN_REMEDY = "fix the folder or save it again from its library"
 _SAELENS_TRAINING_ONLY = {"batchtopk", "matryoshka_batchtopk"}
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _hashes(folder: Path, names) -> dict:
-    return {name: sha256(folder / name) for name in names if (folder / name).is_file()}
+    return {name: sha256_file(folder / name) for name in names if (folder / name).is_file()}
 
 
 def _read_saelens(folder: Path) -> tuple[SAE, dict]:
