@@ -10,9 +10,17 @@ the other rows of its chunk:
     L_orth = mean_i max_{j in chunk(i), j != i} cos(W_dec[i], W_dec[j])^2
     loss   = TopK's loss + ortho_coeff * L_orth
 
-(This is the formula as this file's author read the paper's description; the authors' code was not
-at hand to check it against.) Inference, AuxK and the sparse training paths are TopK's; the chunks are
-drawn from torch's global generator, which the training scripts seed.
+Checked against its source, and not verified: the paper's method section and the authors' code could
+not be read here. Searched (December 2026): the stored copies of arXiv 2509.22033v1 (HTML), its
+OpenReview pages and summaries give the abstract only, which confirms the idea (a penalty on high
+pairwise cosine similarity between features, "scaling linearly with the SAE size", absorption -65%)
+but not the formula; no repository of the authors' code was found (code search for the method, names
+ortsae / korznikov / orthogonal_sae). So the formula above (the square, the max over the chunk, the
+mean over latents, the random chunks) is this file's author's reading from memory; a summary's figure
+caption compares OrtSAE with BatchTopK SAEs (so the paper's base SAE may be BatchTopK, not TopK) and
+plots each decoder row's largest cosine with another row, the quantity the max above penalises.
+Inference, AuxK and the sparse training paths are TopK's; the chunks are drawn from torch's global
+generator, which the training scripts seed.
 """
 from dataclasses import dataclass, field
 
