@@ -13,18 +13,27 @@ from sae.batchtopk import BatchTopKConfig, BatchTopKSAE
 from sae.losses import normalized_mse
 
 
+PREFIXES_HELP = ("matryoshka, balmatryoshka: nested dictionary sizes, increasing, the last = d_sae; "
+                 "empty: d_sae/32, /8, /2, d_sae")
+
+
 @dataclass
 class MatryoshkaConfig(BatchTopKConfig):
     architecture: str = "matryoshka"
-    prefixes: tuple = field(default=(), metadata={
-        "help": "matryoshka: nested dictionary sizes, increasing, the last = d_sae; empty: d_sae/32, /8, /2, 1"})
+    prefixes: tuple = field(default=(), metadata={"help": PREFIXES_HELP})
 
     def __post_init__(self):
         super().__post_init__()
-        p = tuple(int(v) for v in self.prefixes) or tuple(sorted({max(1, self.d_sae // q) for q in (32, 8, 2)} | {self.d_sae}))
-        if any(b <= a for a, b in zip(p, p[1:])) or p[0] < 1 or p[-1] != self.d_sae:
-            raise ValueError(f"prefixes {','.join(map(str, p))}: expected increasing sizes from 1 up to d_sae ({self.d_sae})")
-        self.prefixes = p
+        self.prefixes = nested_prefixes(self.prefixes, self.d_sae)
+
+
+def nested_prefixes(prefixes, d_sae: int) -> tuple:
+    """The nested dictionary sizes `prefixes` checked (increasing, from >= 1 up to d_sae), or the
+    default d_sae/32, /8, /2, d_sae when empty; ValueError otherwise."""
+    p = tuple(int(v) for v in prefixes) or tuple(sorted({max(1, d_sae // q) for q in (32, 8, 2)} | {d_sae}))
+    if any(b <= a for a, b in zip(p, p[1:])) or p[0] < 1 or p[-1] != d_sae:
+        raise ValueError(f"prefixes {','.join(map(str, p))}: expected increasing sizes from 1 up to d_sae ({d_sae})")
+    return p
 
 
 @register

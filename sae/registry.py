@@ -8,7 +8,7 @@ from dataclasses import fields
 
 import torch
 
-from sae import batchtopk, gated, jumprelu, matryoshka, ortsae, relu, topk  # noqa: F401  (each registers its architecture)
+from sae import balmatryoshka, batchtopk, gated, jumprelu, matryoshka, ortsae, relu, topk  # noqa: F401  (each registers its architecture)
 from sae.base import ARCHITECTURES, DEFAULT_ARCHITECTURE, SAE, SAEConfig
 
 SAE_REMEDY = "re-run train_sae.py"   # what every refusal of an SAE file tells the user

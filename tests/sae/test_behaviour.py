@@ -41,7 +41,7 @@ def test_inference_is_the_architectures_definition(arch):
         pre = _pre(sae, h)
         if arch == "relu":
             expected = F.relu(pre)
-        elif arch in ("topk", "ortsae"):                              # (OrtSAE differs in its loss only)
+        elif arch in ("topk", "ortsae", "balmatryoshka"):             # (OrtSAE, balance Matryoshka: TopK but for the loss)
             kth = pre.topk(K, dim=1).values[:, -1:]                   # the k-th largest of each row
             expected = F.relu(pre) * (pre >= kth)
         elif arch in ("batchtopk", "matryoshka"):
