@@ -143,6 +143,7 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
     explained = s["features_monosemantic_share"]
     row = {"kind": "real", "architecture": arch, "size": size, "seed": seed, "settings": settings_text(overrides),
            "alive": s["features_alive"], "dead": s["features_dead"], "ultralow": s["features_ultralow"],
+           "dead_share": s["features_dead"] / size,
            "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
            "mlp_exact_match": m["mlp_exact_match"], "explained_share": explained, "control_share": control,
            "ratio": _ratio(explained, control), "neurons_share": s["neurons_monosemantic_share"],
@@ -219,16 +220,21 @@ def summarize_rows(rows: list) -> list[str]:
             groups.setdefault((r["architecture"], int(r["size"]), r["settings"]), []).append(r)
     f = lambda rs, k: [float(r[k]) for r in rs if r.get(k) not in ("", None, "inf")]   # older CSVs lack some columns
 
-    def span(rs, k, fmt, scale=1.0):
-        v = [x * scale for x in f(rs, k)]
+    def span_of(v, fmt):
         return "-" if not v else f"{format(sum(v) / len(v), fmt)} ({format(min(v), fmt)}-{format(max(v), fmt)})"
-    lines = [f"{'arch':<10} {'size':>5} {'seeds':>5} {'alive':>15} {'FVU':>22} {'explained %':>17} {'control %':>17} "
+
+    def span(rs, k, fmt, scale=1.0):
+        return span_of([x * scale for x in f(rs, k)], fmt)
+    # the dead share from the dead count (older CSVs' real rows have no dead_share)
+    dead = lambda rs: span_of([100 * float(r["dead"]) / float(r["size"]) for r in rs], ".1f")
+    lines = [f"{'arch':<10} {'size':>5} {'seeds':>5} {'alive':>15} {'dead %':>17} {'FVU':>22} {'explained %':>17} {'control %':>17} "
              f"{'x random':>17} {'split %':>17} {'split ctrl %':>17} {'+ultralow %':>17} {'neurons %':>9} {'ramps':>7} "
              f"{'absorption full':>21} {'partial':>21} {'control full':>21} rule  settings"]
     for (arch, size, settings), rs in sorted(groups.items(), key=lambda kv: (ARCH_ORDER.get(kv[0][0], 9), kv[0][1:])):
         ramps = f(rs, "ramps_found")
         lines.append(
-            f"{arch:<10} {size:>5} {len(rs):>5} {span(rs, 'alive', '.0f'):>15} {span(rs, 'fvu', '.4f'):>22} "
+            f"{arch:<10} {size:>5} {len(rs):>5} {span(rs, 'alive', '.0f'):>15} {dead(rs):>17} "
+            f"{span(rs, 'fvu', '.4f'):>22} "
             f"{span(rs, 'explained_share', '.1f', 100):>17} {span(rs, 'control_share', '.1f', 100):>17} "
             f"{span(rs, 'ratio', '.1f'):>17} {span(rs, 'split_share', '.1f', 100):>17} {span(rs, 'split_control_share', '.1f', 100):>17} "
             f"{span(rs, 'with_ultralow_share', '.1f', 100):>17} {sum(f(rs, 'neurons_share')) / len(rs) * 100:>9.1f} "
@@ -238,7 +244,7 @@ def summarize_rows(rows: list) -> list[str]:
     return lines
 
 
-ARCH_ORDER = {a: i for i, a in enumerate(("topk", "ortsae", "batchtopk", "matryoshka", "relu", "jumprelu"))}
+ARCH_ORDER = {a: i for i, a in enumerate(("topk", "ortsae", "balmatryoshka", "batchtopk", "matryoshka", "relu", "jumprelu"))}
 
 
 def int_list(lowest: int):
