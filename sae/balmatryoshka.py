@@ -3,7 +3,7 @@ Garriga-Alonso 2025, "Feature Hedging: Correlated Features Break Narrow Sparse A
 2505.11756), on this project's TopK.
 
 A Matryoshka SAE (`sae/matryoshka.py`) makes each prefix of the dictionary (latents 0..m-1)
-reconstruct on its own, which removes absorption but makes the narrow inner prefixes *hedge*: an inner
+reconstruct on its own, which counters absorption but makes the narrow inner prefixes *hedge*: an inner
 latent for a parent mixes in its children's directions. Absorption pulls the other way, so the paper
 weights the inner prefixes' losses by powers of a balance factor beta, the whole dictionary's loss by 1:
 
@@ -18,7 +18,7 @@ multipliers beta^4, ..., beta^1 of the four inner prefixes, outer multiplier 1, 
 over beta in 0-5) and `hedging_paper/saes/matryoshka_sae.py` (the loss); the paper's text itself was
 not read. What differs here: inference and AuxK are this project's TopK (the authors' LLM runs use a
 TopK config with a per-prefix AuxK), the prefixes are `sae/matryoshka.py`'s (default d_sae/32, /8,
-/2), and beta is at most 1 (beta > 1, which the authors' code divides by the number of prefixes, is
+/2; the authors' d_sae/256, /64, /16, /4 at 32k latents), and beta is at most 1 (beta > 1, which the authors' code divides by the number of prefixes, is
 not offered). f is TopK's: the k latents kept over the whole dictionary, so a prefix reconstructs from
 those of its latents that were kept.
 """
