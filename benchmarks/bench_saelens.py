@@ -16,7 +16,8 @@ training rows, its TrainingSAE classes with their own defaults beyond the settin
 - TopK: `TopKTrainingSAE` with the same k (its own init, AuxK and dead window: what item 5 compares);
 - ReLU/L1: `StandardTrainingSAE`, l1_coefficient = our l1_coeff x the data's variance (our MSE term is
   divided by it, SAELens's is not: the same objective up to a constant factor), the same L1 warm-up;
-  SAELens has no resampling, ours resamples at the recipe's fractions.
+  SAELens has no resampling, ours resamples at the recipe's fractions;
+- b_dec: SAELens's from zero (its own), or with --saelens-b-dec median from the geometric median, as ours.
 
 Wall clock is each trainer's whole call (initialisation included; ours also gives its loop alone);
 FVU, L0 and the dead share (never active on the held-out rows) are measured on the file's last
@@ -44,7 +45,7 @@ from mlp.activations import load_activations  # noqa: E402
 from sae.metrics import reconstruction_stats  # noqa: E402
 from sae.registry import sae_config  # noqa: E402
 from sae.sources import TensorSource  # noqa: E402
-from sae.training import TrainConfig, split_activations, train  # noqa: E402
+from sae.training import TrainConfig, geometric_median, split_activations, train  # noqa: E402
 
 # name: (label, architecture, d_sae): the issue's three SAEs, each with its architecture's recipe
 CASES = {"topk256": ("TopK 256, k 16 (the default)", "topk", 256),
@@ -86,8 +87,10 @@ def train_ours(arch: str, d_sae: int, acts: torch.Tensor, tc: TrainConfig):
     return sae, time.perf_counter() - t0, info["seconds"]
 
 
-def train_theirs(arch: str, d_sae: int, train_rows: torch.Tensor, tc: TrainConfig, ours_cfg, var: float):
-    """SAELens's own SAE and trainer at the nearest settings; (SAE, seconds)."""
+def train_theirs(arch: str, d_sae: int, train_rows: torch.Tensor, tc: TrainConfig, ours_cfg, var: float,
+                 b_dec: str = "zero"):
+    """SAELens's own SAE and trainer at the nearest settings; (SAE, seconds). b_dec "median": its b_dec
+    started at the geometric median of 20,000 training rows, as ours starts (SAELens starts it at zero)."""
     from sae_lens.config import LoggingConfig, SAETrainerConfig
     from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
     from sae_lens.saes.topk_sae import TopKTrainingSAE, TopKTrainingSAEConfig
@@ -103,6 +106,10 @@ def train_theirs(arch: str, d_sae: int, train_rows: torch.Tensor, tc: TrainConfi
             l1_warm_up_steps=tc.sparsity_warmup_steps))
     else:
         raise ValueError(f"no SAELens counterpart set up for {arch!r}")
+    if b_dec == "median":
+        sample = train_rows[torch.randperm(len(train_rows), generator=torch.Generator().manual_seed(tc.seed))[:20000]]
+        with torch.no_grad():
+            sae.b_dec.copy_(geometric_median(sample))
     cfg = SAETrainerConfig(
         total_training_samples=tc.steps * tc.batch_size, train_batch_size_samples=tc.batch_size, lr=tc.lr, lr_end=tc.lr,
         lr_scheduler_name="constant", lr_warm_up_steps=tc.warmup_steps, lr_decay_steps=int(tc.steps * tc.decay_fraction),
@@ -126,7 +133,7 @@ def run(args, cases: list[str]):
                **{f"ours_{k}": v for k, v in held_out_stats(ours, h_eval).items()}}
         print(f"  {label}: ours {ours_s:.1f} s", file=sys.stderr, flush=True)
         var = TensorSource(train_rows, torch.Generator()).variance()
-        theirs, theirs_s = train_theirs(arch, d_sae, train_rows, tc, ours.cfg, var)
+        theirs, theirs_s = train_theirs(arch, d_sae, train_rows, tc, ours.cfg, var, args.saelens_b_dec)
         row |= {"theirs_s": theirs_s, **{f"theirs_{k}": v for k, v in held_out_stats(SAELensAdapter(theirs), h_eval).items()}}
         print(f"  {label}: SAELens {theirs_s:.1f} s", file=sys.stderr, flush=True)
         if args.save_dir:
@@ -153,6 +160,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=validate.nonnegative_int, default=0)
     p.add_argument("--n-eval", type=validate.positive_int, default=TrainConfig.n_eval, help="held-out rows: the file's last ones")
     p.add_argument("--threads", type=validate.nonnegative_int, default=0, help="torch threads (default 0: torch's own choice)")
+    p.add_argument("--saelens-b-dec", choices=["zero", "median"], default="zero",
+                   help="SAELens's b_dec at start: zero (its own init) or the geometric median of the training rows "
+                        "(as this project starts it; what keeps SAELens's TopK alive on this layer) (default: zero)")
     p.add_argument("--save-dir", help="also write SAELens's SAEs here in its layout (import_sae.py adopts them)")
     return p.parse_args(argv)
 
@@ -173,7 +183,8 @@ def main(args) -> None:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     print(f"SAELens {sae_lens.__version__}; {machine_line()}", flush=True)
-    print(f"held-out rows: the last {args.n_eval:,} of {args.run_dir}; rows printed as measured", flush=True)
+    print(f"held-out rows: the last {args.n_eval:,} of {args.run_dir}; SAELens's b_dec from {args.saelens_b_dec}; "
+          "rows printed as measured", flush=True)
     print(TABLE_HEADER, flush=True)
     for row in run(args, cases):
         print(table_row(row), flush=True)

@@ -9,10 +9,11 @@ from benchmarks import bench_saelens
 from common.cli import run_main
 
 
-def test_prints_one_row_per_sae_with_both_trainers_measured(tiny_run, capsys):
+@pytest.mark.parametrize("b_dec", ["zero", "median"])
+def test_prints_one_row_per_sae_with_both_trainers_measured(tiny_run, capsys, b_dec):
     pytest.importorskip("sae_lens", reason="sae-lens not installed (a venv of its own: benchmarks/check_saelens.py)")
     bench_saelens.main(bench_saelens.parse_args(["--run-dir", str(tiny_run.root), "--quick", "--cases", "topk256,relu2048",
-                                                 "--threads", "1"]))
+                                                 "--threads", "1", "--saelens-b-dec", b_dec]))
     out = capsys.readouterr().out
     assert out.count("fp32 matmul") == 2                              # the machine's rate, start and end
     rows = [line for line in out.splitlines() if line.startswith("| TopK") or line.startswith("| ReLU")]
