@@ -28,6 +28,8 @@ class BatchTopKConfig(TopKConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.rescale_acts_by_decoder_norm:
+            raise ValueError("rescale_acts_by_decoder_norm: a topk / ortsae setting (batch top-k ranks pre itself)")
         if not 0 <= self.threshold_momentum < 1:
             raise ValueError(f"threshold_momentum = {self.threshold_momentum}: expected 0 <= m < 1")
 
@@ -68,7 +70,7 @@ class BatchTopKSAE(TopKSAE):
         f = pre * keep                                                # [batch, d_sae]
         h_hat = self.decode(f)                                        # [batch, d_in], decoded once
         mse = normalized_mse(h, h_hat, var)
-        aux = self.auxk(h, pre.detach(), (h - h_hat).detach(), dead)
+        aux = self.auxk(h, pre.detach(), (h - h_hat).detach(), dead, var)
         if self.training and keep.any():
             with torch.no_grad():                                     # the inference threshold's running mean
                 smallest = pre.detach()[keep].min()

@@ -57,6 +57,10 @@ class TrainConfig:
     resample_enc_scale: float = 0.2    # new encoder column norm, relative to the mean alive one
     b_dec_init: str = "median"         # median (geometric) | mean | zero
     dec_init: str = "random"           # random (unit rows) | data (rows = centred training inputs), W_enc = W_dec^T
+    # SAELens's choices, opt-in for comparison (no flags; benchmarks/bench_dictionaries.py --set topk:NAME=VALUE):
+    dec_init_norm: float = 1.0         # the decoder rows' norm at start (W_enc tied, scaled alike); SAELens 0.1
+    unit_norm_decoder: bool = True     # rows back to unit norm after each step, the gradient along them dropped
+                                       # (False: rows free, as SAELens's, whose TopK ranks by them: rescale_acts_by_decoder_norm)
     checkpoint_every: int = 200        # steps between checkpoints (0: none; only with a checkpoint path)
     seed: int = 0
 
@@ -104,6 +108,16 @@ def init_dec_from_data_(sae: SAE, h: torch.Tensor) -> None:
     d = d / d.norm(dim=1, keepdim=True).clamp_min(1e-8)
     sae.W_dec.copy_(d)
     sae.W_enc.copy_(d.t())
+
+
+@torch.no_grad()
+def scale_decoder_init_(sae: SAE, norm: float) -> None:
+    """Decoder rows (unit at build) to `norm`, W_enc with them (SAELens's "heuristic" init, Anthropic's April
+    2024 update: it initialises at 0.1); with unit_norm_decoder the first step puts the rows back at 1."""
+    if not (math.isfinite(norm) and norm > 0):
+        raise ValueError(f"dec_init_norm {norm!r}: expected a positive number")
+    sae.W_dec.mul_(norm)
+    sae.W_enc.mul_(norm)
 
 
 @torch.no_grad()
@@ -223,6 +237,8 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
         init_dec_from_data_(sae, source.draw(sae_cfg.d_sae))
     elif tc.dec_init != "random":
         raise ValueError(f"dec_init {tc.dec_init!r}: expected random or data")
+    if tc.dec_init_norm != 1.0:
+        scale_decoder_init_(sae, tc.dec_init_norm)
     optimizer = make_optimizer(sae, tc)
     step, resampled, seconds_before, history = 0, 0, 0.0, []
     source.start()
@@ -271,9 +287,11 @@ def train(sae_cfg: SAEConfig, acts, tc: TrainConfig, device="cpu",
                                 f"lower --lr (now {tc.lr:g}) and re-run; nothing was written")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()                                               # (DDP averages the ranks' gradients here)
-        sae.remove_parallel_grad_()
+        if tc.unit_norm_decoder:
+            sae.remove_parallel_grad_()
         optimizer.step()
-        sae.unit_norm_decoder_()
+        if tc.unit_norm_decoder:
+            sae.unit_norm_decoder_()
         if n_ranks > 1:                                               # a feature fired if it fired on any rank
             fired = fired.to(torch.uint8)
             dist.all_reduce(fired, op=dist.ReduceOp.MAX)
