@@ -136,3 +136,11 @@ def test_excel_at_another_L_round_trips_and_a_mismatched_task_is_refused(tmp_pat
     book.save(mixed)
     with pytest.raises(PipelineError, match=r"row 3: input_list: expected 8 integers, got 10"):
         load_excel(mixed)                                                          # the first row says L = 3
+
+
+def test_training_rows_scale_with_the_pointer_pairs(tmp_path):
+    from common.paths import RunPaths
+    from dataset.slots import default_n_train
+    assert default_n_train(4) == 8000 and default_n_train(8) == 32000          # the seed's recipe at L = 4
+    dg.main(dg.parse_args(["--run-dir", str(tmp_path), "--slots", "3", "--n-val", "2", "--n-test", "2", "--quiet"]))
+    assert load_excel(RunPaths(tmp_path).train_xlsx)[0].shape == (4500, 8)
