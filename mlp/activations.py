@@ -12,7 +12,7 @@ import torch
 
 from common import provenance
 from common.io import PipelineError, atomic_torch_save, require_inputs, require_keys, safe_torch_load
-from dataset.task import MAX_SLOTS, MIN_SLOTS, slots_problem, target, task_of
+from dataset.task import DEFAULT_TASK, MAX_SLOTS, MIN_SLOTS, slots_problem, target, task_of
 from mlp.mlp_definition import HIDDEN_HOOK, load_mlp
 from sae.splice import iter_chunks
 
@@ -58,8 +58,8 @@ def load_activations(path, remedy: str = ACTIVATIONS_REMEDY) -> dict:
     a, x, y = data["activations"], data["inputs"], data["targets"]
     if not (torch.is_tensor(a) and a.dim() == 2 and torch.is_tensor(x) and x.dim() == 2 and len(x) == len(a)
             and x.shape[1] % 2 == 0 and not slots_problem((x.shape[1] - 2) // 2)):
-        raise PipelineError(f"{path}: activations must be [N, d] with inputs [N, 2L + 2] (L = {MIN_SLOTS}..{MAX_SLOTS} "
-                            f"slots per column); {remedy}")
+        raise PipelineError(f"{path}: activations must be [N, d] with inputs [N, {DEFAULT_TASK.n_inputs}] (or [N, 2L + 2] "
+                            f"for a task of L = {MIN_SLOTS}..{MAX_SLOTS} slots per column); {remedy}")
     if not (a.is_floating_point() and torch.is_tensor(y) and y.shape == (len(a),)):
         raise PipelineError(f"{path}: activations must be floats [N, d] with targets [N]; {remedy}")
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool or y.is_floating_point() or y.dtype == torch.bool:
