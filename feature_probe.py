@@ -29,10 +29,17 @@ from common import validate
 from common.cli import ArgumentParser, add_common_args, add_sae_arg, run_main, selected_saes
 from common.io import PipelineError, json_text
 from common.summary import number_at
-from dataset.task import REFERENCE_INPUTS, input_problem
 
-INPUT_HELP = ('10 comma-separated integers: four digits 0-9, pointer p1 0-3, four digits 0-9, pointer p2 0-3, '
-              'e.g. "8,9,5,1,3,2,9,4,7,1"')
+
+INPUT_HELP = ('2L + 2 comma-separated integers for the run\'s task of L slots: L digits 0-9, pointer p1 0..L-1, '
+              'L digits 0-9, pointer p2 0..L-1, e.g. "8,9,5,1,3,2,9,4,7,1" at L = 4')
+
+
+def input_help(task) -> str:
+    """What an --input of `task` is, e.g. '10 comma-separated integers: 4 digits 0-9, pointer p1 0-3, ...'."""
+    L = task.slots
+    return (f'{task.n_inputs} comma-separated integers: {L} digits 0-9, pointer p1 0-{L - 1}, {L} digits 0-9, '
+            f'pointer p2 0-{L - 1}, e.g. "{",".join(map(str, task.reference_inputs[0]))}"')
 
 
 # a clamp far beyond any activation (the default run's largest is ~10) only measures float overflow
@@ -69,17 +76,18 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def parse_input(text: str) -> list:
-    """'8,9,5,1,3,2,9,4,7,1' (brackets and spaces allowed) -> 10 ints, or PipelineError saying what is expected."""
+def parse_input(text: str, task) -> list:
+    """'8,9,5,1,3,2,9,4,7,1' (brackets and spaces allowed) -> 2L + 2 ints of `task` (the MLP's), or
+    PipelineError saying what is expected."""
     body = text.strip().strip("[]()").strip()
     parts = [t for t in re.split(r"[,\s]+", body) if t]
     try:
         values = [int(t) for t in parts]
     except ValueError:
-        raise PipelineError(f"--input {text!r}: expected {INPUT_HELP}") from None
-    problem = input_problem(values, name="input")
+        raise PipelineError(f"--input {text!r}: expected {input_help(task)}") from None
+    problem = task.input_problem(values, name="input")
     if problem:
-        raise PipelineError(f"--input {text!r}: {problem}; expected {INPUT_HELP}")
+        raise PipelineError(f"--input {text!r}: {problem}; expected {input_help(task)}")
     return values
 
 
@@ -140,8 +148,8 @@ def format_text(records: list, summary: dict) -> str:
 
 def main(args) -> dict:
     paths = selected_saes(args)[0]
-    inputs = [parse_input(t) for t in args.input] if args.input else [list(r) for r in REFERENCE_INPUTS]
     mlp, sae = load_run_models(paths)          # on the CPU: a handful of inputs
+    inputs = [parse_input(t, mlp.task) for t in args.input] if args.input else [list(r) for r in mlp.task.reference_inputs]
     ablated, clamped = parse_edits(args, sae.cfg.d_sae)
     labels = read_labels(paths, n_inputs=args.n_inputs, models=(mlp, sae))
     records = probe(mlp, sae, labels, torch.tensor(inputs, dtype=torch.long), args.top, ablated, clamped)

@@ -22,7 +22,7 @@ from common import provenance
 from common.io import PipelineError, require_inputs, update_metrics
 from common.validate import int_range, positive_int
 from dataset.data_loader import load_excel
-from dataset.task import sample_inputs, stream_seed
+from dataset.task import stream_seed
 from mlp.activations import firing_counts, harvest, save_activations
 from mlp.mlp_definition import load_mlp
 
@@ -46,13 +46,13 @@ def main(args) -> dict:
     model = load_mlp(paths.mlp, device=pick_device(args.device))
     made_from = {"mlp": provenance.entry(paths.mlp, model.provenance["digest"], paths.root)}
     if args.n_samples is not None:
-        x = sample_inputs(args.n_samples, seed=stream_seed(args.seed, "harvest"))
+        x = model.task.sample_inputs(args.n_samples, seed=stream_seed(args.seed, "harvest"))   # the MLP's task
         source = f"fresh:{args.n_samples}:seed={args.seed}"
     else:
         data = args.data or paths.train_xlsx
         if not args.data:
             require_inputs(paths, "train_xlsx")
-        x, y = load_excel(data)
+        x, y = load_excel(data, model.task)   # rows of another task are refused by row
         source = f"file:{data}"
         made_from["data"] = provenance.entry(data, provenance.rows_digest(x, y), paths.root)
     t0 = time.time()

@@ -3,7 +3,10 @@
 workflow.sh and workflow.bat set up .venv and hand their arguments to this script; with .venv set
 up it runs as well on its own:
 
-    .venv/bin/python run_pipeline.py [--run-dir runs/default] [--seed 0] [--from STAGE] [--processes]
+    .venv/bin/python run_pipeline.py [--run-dir runs/default] [--seed 0] [--slots 4] [--from STAGE] [--processes]
+
+--slots L (the task's digits per column) goes to the data generator only: every later stage reads L
+from the run's data or MLP, so --slots with --from a later stage is refused (it could disagree).
 
 The stages run in this one process, each as its script's `main(parse_args([...]))` behind the same
 error boundary (common.cli.run_main), so torch and the packages are imported once; --processes
@@ -38,6 +41,7 @@ from common.interrupt import INTERRUPTED
 from common.paths import DEFAULT_RUN_DIR
 from common.pipeline import (SETUP_STEPS, STAGE_KEYS, STAGES, SUMMARY_SCRIPT, TOTAL_STEPS, script_module, setup_hash,
                              stage_argv)
+from dataset.slots import DEFAULT_SLOTS, MAX_SLOTS, MIN_SLOTS
 
 INTERRUPT_EXIT = 130
 ROOT = Path(__file__).resolve().parent
@@ -63,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--run-dir", type=run_dir, default=str(DEFAULT_RUN_DIR),
                    help=f"folder of the run's artifacts (default: {DEFAULT_RUN_DIR})")
     p.add_argument("--seed", type=validate.seed, default=0, help=f"random seed, 0..{validate.MAX_SEED} (default: 0)")
+    p.add_argument("--slots", type=validate.int_range(MIN_SLOTS, MAX_SLOTS), default=None,
+                   help=f"digits per column L of the task, {MIN_SLOTS}..{MAX_SLOTS}, handed to the data stage only; later "
+                        f"stages read L from the run (default: {DEFAULT_SLOTS})")
     p.add_argument("--from", dest="start", type=stage_key, default=STAGE_KEYS[0], metavar="STAGE",
                    help=f"resume the chain at a stage: {' '.join(STAGE_KEYS)} (default: {STAGE_KEYS[0]})")
     p.add_argument("--processes", action="store_true",
@@ -70,7 +77,11 @@ def parse_args(argv=None):
     p.add_argument("--check", action="store_true", help="only check these flags, then exit (0: they are good)")
     p.add_argument("--setup-hash", action="store_true",
                    help="only print the hash of requirements.txt + pyproject.toml (workflow.bat records it in .venv)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.slots is not None and args.start != STAGE_KEYS[0]:
+        p.error(f"argument --slots: the task is chosen by the data stage; with --from {args.start} the run's "
+                f"data already fixes L (drop --slots, or start --from {STAGE_KEYS[0]})")
+    return args
 
 
 def run_in_process(script: str, argv: list[str]) -> int:
@@ -120,7 +131,7 @@ def main(args) -> int:
             continue
         print(f"{step}...", flush=True)
         t0 = time.time()
-        code = run(stage.script, stage_argv(stage, args.run_dir, args.seed))
+        code = run(stage.script, stage_argv(stage, args.run_dir, args.seed, args.slots))
         seconds[stage.key] = time.time() - t0
         if code != 0:
             sys.stdout.flush()

@@ -4,6 +4,9 @@ Reads  <run-dir>/dataset/mlp_{train,val,test}.xlsx   (stage 1: dataset/data_gene
 Writes <run-dir>/mlp/perfect_mlp.pth (weights + config + metrics + provenance: the digests of the three
        splits it was trained on) and the "mlp" section of <run-dir>/metrics.json.
 
+The task (L digits per column) is the one the training split holds (its rows' width); the validation
+and test splits must hold the same, and the MLP's config records it for every later stage.
+
 Recipe: AdamW with a one-cycle schedule at batch 256; each epoch sees the training set under a
 fresh label-preserving symmetry of the task (slots of a column permuted with their pointer,
 columns swapped half the time); the epoch with the best validation MSE is kept.
@@ -28,7 +31,7 @@ from common import provenance
 from common.io import PipelineError, json_text, require_inputs, update_metrics
 from common.validate import shown, finite_nonnegative_float, finite_positive_float, int_range, nonnegative_int, positive_int
 from dataset.data_loader import load_excel
-from dataset.task import augment
+from dataset.task import augment, task_of
 from mlp.evaluate import evaluate
 from mlp.mlp_definition import MAX_WIDTH, MLPConfig, PointerMLP, load_mlp, save_mlp
 
@@ -55,8 +58,8 @@ def parse_args(argv=None):
 
 def evaluate_file(args) -> dict:
     paths = run_paths(args)
-    x, y = load_excel(args.evaluate)
     model = load_mlp(paths.mlp)
+    x, y = load_excel(args.evaluate, model.task)   # rows of another task are refused by row
     m = evaluate(model, x, y)
     if args.json:
         print(json_text(m))
@@ -71,14 +74,15 @@ def main(args) -> dict:
     paths = run_paths(args)
     require_inputs(paths, "train_xlsx", "val_xlsx", "test_xlsx")
     x_train, y_train = load_excel(paths.train_xlsx)
-    x_val, y_val = load_excel(paths.val_xlsx)
-    x_test, y_test = load_excel(paths.test_xlsx)
+    task = task_of(x_train)                         # the run's task, as the data generator chose it
+    x_val, y_val = load_excel(paths.val_xlsx, task)
+    x_test, y_test = load_excel(paths.test_xlsx, task)
     made_from = {split: provenance.entry(paths.split_xlsx(split), provenance.rows_digest(x, y), paths.root)   # the data the MLP
                  for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val), ("test", x_test, y_test))}
     device = pick_device(args.device)
     seed_everything(args.seed)
 
-    cfg = MLPConfig(d_mlp=args.d_mlp, d_hidden=args.d_hidden)
+    cfg = MLPConfig(d_mlp=args.d_mlp, d_hidden=args.d_hidden, slots=task.slots)
     model = PointerMLP(cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps_per_epoch = -(-len(x_train) // args.batch_size)

@@ -5,6 +5,7 @@
 #
 #   ./workflow.sh                          run every stage into runs/default
 #   ./workflow.sh --run-dir runs/x --seed 1   another run folder / seed
+#   ./workflow.sh --slots 8 --run-dir runs/s8   a task of 8 digits per column (2..8; later stages read it from the run)
 #   ./workflow.sh --from sae               resume the chain at a stage: data mlp harvest sae paper labels probe reports
 #   ./workflow.sh test [PYTEST ARGS]       set up the same way, then run the test suite
 set -euo pipefail
@@ -20,7 +21,7 @@ if [[ "${1:-}" == "test" ]]; then MODE=test; shift; fi
 
 if [[ $MODE == pipeline ]]; then
   for arg in "$@"; do
-    if [[ $arg == -h || $arg == --help ]]; then sed -n '2,9p' "$0"; echo; exec "$BASE" run_pipeline.py --help; fi
+    if [[ $arg == -h || $arg == --help ]]; then sed -n '2,10p' "$0"; echo; exec "$BASE" run_pipeline.py --help; fi
   done
   # the flags, checked by the system Python (run_pipeline.py --check needs no package) before the slow set-up
   "$BASE" run_pipeline.py --check "$@" || exit $?

@@ -1,7 +1,7 @@
 """Feature absorption measured against the ground truth: where a unit for a general concept goes silent
 on a sub-case that a unit for the sub-case has taken over (Chanin et al. 2024, "A is for Absorption").
 
-The task has exact hierarchies (`HIERARCHIES`): a *parent* concept whose *children* split its inputs
+The task has exact hierarchies (`hierarchies_of(task)`): a *parent* concept whose *children* split its inputs
 into disjoint sub-cases.
 - pointer: `p1 = k` with children `p1 = k & p2 = j` (j = 0..3), and `p2 = k` with `p1 = j & p2 = k`;
 - sign: `a - b >= 1` (a > b) with children `a - b = v` (v = 1..9), `a - b <= -1` with v = -1..-9;
@@ -44,6 +44,7 @@ where it fires, so the neurons and random directions are measured by the same fu
 other units, precise for that explanation, that fire where it holds and the unit is silent.
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ import torch
 
 from analysis.concepts import explanation_truth
 from analysis.explain import ULTRALOW_DENSITY, active_mask
-from dataset.task import N_DIGITS, N_SLOTS
+from dataset.task import N_DIGITS, Task, task_of
 
 PRECISE = 0.8            # P(concept | unit fires) for a unit to stand for a concept
 ABSORBED_RECALL = 0.5    # per-child rule: the parent's unit's recall on the child below this ...
@@ -68,11 +69,13 @@ class Hierarchy:
     children: tuple          # concept names; their truth sets partition the parent's
 
 
-def _hierarchies() -> tuple:
+@lru_cache(maxsize=None)
+def hierarchies_of(task: Task) -> tuple:
+    """The task's hierarchies: each pointer value over its L pointer pairs, the signs of a - b, the targets."""
     out = []
     for p, q in (("p1", "p2"), ("p2", "p1")):
-        for k in range(N_SLOTS):
-            kids = tuple(f"p1 = {k} & p2 = {j}" if p == "p1" else f"p1 = {j} & p2 = {k}" for j in range(N_SLOTS))
+        for k in range(task.slots):
+            kids = tuple(f"p1 = {k} & p2 = {j}" if p == "p1" else f"p1 = {j} & p2 = {k}" for j in range(task.slots))
             out.append(Hierarchy("pointer", f"{p} = {k}", kids))
     out.append(Hierarchy("sign", "a - b >= 1", tuple(f"a - b = {v}" for v in range(1, N_DIGITS))))
     out.append(Hierarchy("sign", "a - b <= -1", tuple(f"a - b = {-v}" for v in range(1, N_DIGITS))))
@@ -81,7 +84,6 @@ def _hierarchies() -> tuple:
     return tuple(out)
 
 
-HIERARCHIES = _hierarchies()
 FAMILIES = ("pointer", "sign", "target")
 
 
@@ -133,14 +135,15 @@ class Absorption:
 
 @torch.no_grad()
 def absorption(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.Tensor, x: torch.Tensor,
-               threshold_fraction: float = 0.0, hierarchies=HIERARCHIES) -> Absorption:
-    """Absorption of one set of units (activations [n, U] on inputs x [n, 10]): units chosen on
+               threshold_fraction: float = 0.0, hierarchies=None) -> Absorption:
+    """Absorption of one set of units (activations [n, U] on inputs x [n, 2L+2]; by default the hierarchies of their task): units chosen on
     (acts_choose, x_choose), measured on (acts, x) (see module docstring). `threshold_fraction`: where a
     unit counts as firing (`analysis.explain.active_mask`; the neurons' rule).
 
     Table columns: family, parent, child, parent_unit (-1: not represented), parent_f1, parent_precision
     (choosing inputs), child_units (';'-joined), n_inputs (the child's inputs on the measuring stream),
     parent_recall (share of them the parent's unit fires on), full, partial (means over them), absorbed."""
+    hierarchies = hierarchies_of(task_of(x)) if hierarchies is None else hierarchies
     names = sorted({h.parent for h in hierarchies} | {c for h in hierarchies for c in h.children})
     col = {name: j for j, name in enumerate(names)}
     acts_choose, acts = acts_choose.float(), acts.float()

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from analysis.concepts import N_CELLS, cell_index, concept_set
+from analysis.concepts import cell_index, concept_set
 from analysis.explain import Explanations, cell_sum_matrix
-from dataset.task import ground_truth
+from dataset.task import task_of
 from sae.splice import Edit
 
 
@@ -67,16 +67,17 @@ def ablation_effects(mlp, sae, f: torch.Tensor) -> torch.Tensor:
 def effects_table(mlp, sae, f: torch.Tensor, ex: Explanations, x: torch.Tensor) -> pd.DataFrame:
     """Mean zero-ablation effect of each feature where its explanation (concept / ramp support)
     holds, where it does not, where the feature is active, and its mean |effect| over all inputs,
-    from its activations f [n, d_sae] on inputs x [n, 10]. Zeroing feature u moves the spliced
+    from its activations f [n, d_sae] on inputs x [n, 2L+2]. Zeroing feature u moves the spliced
     prediction by -f_u * w_u (`ablation_effects`), so every mean is a sum of f over the right inputs,
     taken per cell."""
-    cs = concept_set()
-    gt = ground_truth(x)
-    cells = cell_index(gt)
+    task = task_of(x)
+    cs = concept_set(task)
+    gt = task.ground_truth(x)
+    cells = cell_index(gt, task)
     n, d_sae = f.shape
     w = feature_output_weights(mlp.cpu(), sae.cpu())                    # [d_sae]
-    F_cell = (cell_sum_matrix(cells) @ f).double()                     # [1600, d_sae] sums of f per cell
-    n_cell = torch.bincount(cells, minlength=N_CELLS).double()          # [1600]
+    F_cell = (cell_sum_matrix(cells, task.n_cells) @ f).double()       # [n_cells, d_sae] sums of f per cell
+    n_cell = torch.bincount(cells, minlength=task.n_cells).double()     # [n_cells]
     cols = torch.as_tensor(ex.truth_col)
     on_cells = cols.clamp_min(0) < cs.n_cell
     T = cs.cell_truth[:, cols.clamp_min(0).clamp_max(cs.n_cell - 1)].double()   # [1600, d_sae]

@@ -15,7 +15,7 @@ from common.paths import RunPaths
 from common.provenance import KEY, whole_sae_names
 
 N_RAMPS = 9            # 8 pointer ramps + the sign of a - b
-N_CORE = 38            # the core concepts (analysis.concepts.CORE_CONCEPTS)
+N_CORE = 38            # the core concepts at L = 4 (analysis.concepts.core_concepts)
 
 
 def _ratio(a, b):

@@ -31,10 +31,11 @@ concept. So `score >= 0.8` holds exactly when the better of the two reaches 0.8,
 candidates are kept in the table
 (`concept_explanation`/`concept_f1`, `ramp_explanation`/`ramp_score`).
 
-Everything is counted per *cell* (the 1600 joint values of p1, p2, a, b; see `analysis.concepts`),
-so scoring U units against C concepts costs one [U, 1600] @ [1600, C] product, whatever the number
-of inputs (plus [U, N] @ [N, ~200] for the digit concepts, and 15 [U, 1600] @ [1600, R] products
-for the ramps' correlations over the R ~1200 supports).
+Everything is counted per *cell* (the joint values of p1, p2, a, b: 1600 at L = 4; see
+`analysis.concepts`), so scoring U units against C concepts costs one [U, 1600] @ [1600, C] product,
+whatever the number of inputs (plus [U, N] @ [N, ~200] for the digit concepts, and 15 [U, 1600] @
+[1600, R] products for the ramps' correlations over the R ~1200 supports). The task (L) is read from
+the inputs' width.
 """
 import warnings
 from dataclasses import dataclass, field
@@ -43,9 +44,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis.concepts import (CORE_CONCEPTS, MAGNITUDES, N_CELLS, Condition, ConceptSet, cell_ground_truth,
-                               cell_index, concept_set, display_name)
-from dataset.task import DIGIT_VARIABLES, N_DIGITS, N_SLOTS, ground_truth
+from analysis.concepts import (MAGNITUDES, Condition, ConceptSet, cell_ground_truth, cell_index, concept_set,
+                               core_concepts, display_name)
+from dataset.task import N_DIGITS, Task, task_of
 
 MONOSEMANTIC_SCORE = 0.8       # the issue's bar for "this unit has an explanation"
 ULTRALOW_DENSITY = 1e-3        # units firing on fewer than 0.1% of inputs are ultralow
@@ -63,23 +64,32 @@ RAMP_TOLERANCE = 0.05
 MIN_RAMP_SUPPORT = 20          # active inputs inside a ramp's support needed for its correlation to count
 CHUNK_UNITS = 256
 
-# the pointer-to-value ramps the MLP must hold to solve the task, and the sign of a - b
-POINTER_RAMPS = tuple([("a", Condition("p1", "=", k)) for k in range(N_SLOTS)]
-                      + [("b", Condition("p2", "=", k)) for k in range(N_SLOTS)])
-POINTER_RAMP_NAMES = tuple(f"ramp {m} | {c}" for m, c in POINTER_RAMPS)
+
+
+def pointer_ramps(task: Task) -> tuple:
+    """The pointer-to-value ramps the MLP must hold to solve the task: (magnitude, pointer condition), 2L."""
+    return tuple([("a", Condition("p1", "=", k)) for k in range(task.slots)]
+                 + [("b", Condition("p2", "=", k)) for k in range(task.slots)])
+
+
+def pointer_ramp_names(task: Task) -> tuple:
+    return tuple(f"ramp {m} | {c}" for m, c in pointer_ramps(task))
+
+
+# the sign of a - b
 SIGN_CONCEPTS = ("a - b >= 1", "a - b <= -1", "a - b >= 0", "a - b <= 0")
 SIGN_NAME = "sign of a - b"
 
 
-def cell_sum_matrix(cells: torch.Tensor) -> torch.Tensor:
-    """Sparse [1600, N] 0/1 matrix with P @ v = the sums of v [N, ...] over the inputs of each cell
+def cell_sum_matrix(cells: torch.Tensor, n_cells: int) -> torch.Tensor:
+    """Sparse [n_cells, N] 0/1 matrix with P @ v = the sums of v [N, ...] over the inputs of each cell
     (a CSR product is ~10x faster than index_add_ here)."""
     n = len(cells)
     order = torch.from_numpy(np.argsort(cells.numpy(), kind="stable"))         # (torch.argsort is far slower here)
-    crow = torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(cells, minlength=N_CELLS).cumsum(0)])
+    crow = torch.cat([torch.zeros(1, dtype=torch.long), torch.bincount(cells, minlength=n_cells).cumsum(0)])
     with warnings.catch_warnings():   # "sparse CSR support is in beta": the one op used here is tested
         warnings.simplefilter("ignore")
-        return torch.sparse_csr_tensor(crow, order, torch.ones(n), (N_CELLS, n))
+        return torch.sparse_csr_tensor(crow, order, torch.ones(n), (n_cells, n))
 
 
 def _signed(name: str, r: float) -> str:
@@ -102,10 +112,11 @@ class Explanations:
     table: pd.DataFrame                      # one row per unit (columns: see `explain_units`)
     heatmap_f1: np.ndarray                   # [U, n_heatmap] F1 against each single core condition
     heatmap_concepts: list                   # names of those columns
-    core_f1: np.ndarray                      # [U, 38] F1 against the issue's core concepts
-    pointer_ramp_score: np.ndarray           # [U, 8] best ramp score of each unit for each pointer ramp
+    core_f1: np.ndarray                      # [U, 38] F1 against the issue's core concepts (at L = 4)
+    pointer_ramp_score: np.ndarray           # [U, 2L] best ramp score of each unit for each pointer ramp
     sign_f1: np.ndarray                      # [U] best F1 against a sign-of-(a - b) concept
     truth_col: np.ndarray                    # [U] column of the explanation's concept / ramp support (-1: none)
+    task: Task                               # the task of the inputs the units were scored on
     choice: dict = field(default_factory=dict)   # what was chosen per unit (concept column, ramp support
                                                  # position, magnitude and sign, ramp or concept), to score
                                                  # the same explanations on other inputs (`explain_units(chosen=)`)
@@ -126,7 +137,8 @@ def ramp_supports(cs: ConceptSet) -> np.ndarray:
 def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | None = None,
                   kind: str = "feature", concepts: ConceptSet | None = None,
                   chunk: int = CHUNK_UNITS, chosen: Explanations | None = None) -> Explanations:
-    """Score every unit of `acts` [N, U] (activations on inputs `x` [N, 10]) against the grammar.
+    """Score every unit of `acts` [N, U] (activations on inputs `x` [N, 2L+2]) against the grammar
+    (`concepts`, by default the task's, the task read from x's width).
 
     Without `chosen`, each unit's best concept and best ramp are chosen on these inputs. With
     `chosen` (the result of a call on other inputs), the explanations chosen there are kept and only
@@ -140,41 +152,46 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
     explanation uses, sorted and ';'-joined: "a;p1" for `ramp a | p1 = 2`; "" for dead units), score, precision, recall, f1, corr (ramps; NaN for
     concepts), monosemantic, concept_explanation, concept_f1, ramp_explanation, ramp_score.
     """
-    cs = concepts or concept_set()
+    task = task_of(x)
+    cs = concepts or concept_set(task)
+    if cs.task != task:
+        raise ValueError(f"the grammar is of L = {cs.task.slots} slots, the inputs of L = {task.slots}")
     acts = acts.float()
     if active is None:
         active = acts > 0
     n, n_units = acts.shape
-    gt = ground_truth(x)
-    cells = cell_index(gt)                                                      # [N]
-    cell_count = torch.bincount(cells, minlength=N_CELLS).double()              # [1600]
-    Tc = cs.cell_truth.float()                                                  # [1600, n_cell]
+    gt = task.ground_truth(x)
+    cells = cell_index(gt, task)                                                # [N]
+    cell_count = torch.bincount(cells, minlength=task.n_cells).double()         # [n_cells]
+    Tc = cs.cell_truth.float()                                                  # [n_cells, n_cell]
     # digit concepts are functions of one digit's value: count activity per (digit position, value)
-    # through a one-hot [N, 80] matrix, then map the 80 counts to the ~200 digit concepts
-    dig = torch.stack([gt[d] for d in DIGIT_VARIABLES], dim=1)                  # [N, 8]
-    OH = torch.nn.functional.one_hot(dig, N_DIGITS).flatten(1).float()          # [N, 80]
-    dgt = {d: torch.arange(N_DIGITS).repeat(len(DIGIT_VARIABLES)) for d in DIGIT_VARIABLES}
-    pos = torch.arange(len(DIGIT_VARIABLES)).repeat_interleave(N_DIGITS)
-    TDV = torch.stack([c.holds(dgt) & (pos == DIGIT_VARIABLES.index(c.variables[0]))
-                       for c in cs.digit_concepts], dim=1).float()             # [80, n_digit]
+    # through a one-hot [N, 20L] matrix, then map the 80 counts to the ~200 digit concepts
+    digit_variables = task.digit_variables
+    dig = torch.stack([gt[d] for d in digit_variables], dim=1)                  # [N, 2L]
+    OH = torch.nn.functional.one_hot(dig, N_DIGITS).flatten(1).float()          # [N, 20L]
+    dgt = {d: torch.arange(N_DIGITS).repeat(len(digit_variables)) for d in digit_variables}
+    pos = torch.arange(len(digit_variables)).repeat_interleave(N_DIGITS)
+    TDV = torch.stack([c.holds(dgt) & (pos == digit_variables.index(c.variables[0]))
+                       for c in cs.digit_concepts], dim=1).float()             # [20L, n_digit]
     n_true = torch.cat([cell_count.float() @ Tc, OH.sum(0) @ TDV])             # [C]
 
     sup = torch.as_tensor(ramp_supports(cs))                                   # [R] columns usable as ramp supports
-    TS = cs.cell_truth[:, sup].float()                                          # [1600, R]
-    cgt = cell_ground_truth()
+    TS = cs.cell_truth[:, sup].float()                                          # [n_cells, R]
+    cgt = cell_ground_truth(task)
     # magnitudes per cell, shifted to mean ~0 (a correlation ignores shifts; it keeps float32 sums exact enough)
-    mag = torch.stack([cgt[m].double() - cgt[m].double().mean() for m in MAGNITUDES], dim=1)   # [1600, n_mag]
+    mag = torch.stack([cgt[m].double() - cgt[m].double().mean() for m in MAGNITUDES], dim=1)   # [n_cells, n_mag]
     n_mag = len(MAGNITUDES)
-    # [1600, N] sparse 0/1 matrix: P @ v sums v over the inputs of each cell (much faster than index_add_)
-    P = cell_sum_matrix(cells)                                                  # [1600, N]
+    # [n_cells, N] sparse 0/1 matrix: P @ v sums v over the inputs of each cell (much faster than index_add_)
+    P = cell_sum_matrix(cells, task.n_cells)                                    # [n_cells, N]
 
     heat_cols = [j for j in range(cs.n_cell) if cs.is_single[j]]
-    core_cols = [cs.column(c) for c in CORE_CONCEPTS]
+    core_cols = [cs.column(c) for c in core_concepts(task)]
+    ramps = pointer_ramps(task)
     sign_cols = [cs.column(c) for c in SIGN_CONCEPTS]
     # [R, 8]: which supports contain each pointer ramp's pointer condition
-    has_ptr = torch.tensor([[cond in cs.cell_concepts[int(j)].conditions for _, cond in POINTER_RAMPS] for j in sup])
-    ptr_mag = [MAGNITUDES.index(m) for m, _ in POINTER_RAMPS]
-    ptr_cols = [torch.nonzero(has_ptr[:, j]).flatten() for j in range(len(POINTER_RAMPS))]
+    has_ptr = torch.tensor([[cond in cs.cell_concepts[int(j)].conditions for _, cond in ramps] for j in sup])
+    ptr_mag = [MAGNITUDES.index(m) for m, _ in ramps]
+    ptr_cols = [torch.nonzero(has_ptr[:, j]).flatten() for j in range(len(ramps))]
 
     out = {k: np.zeros(n_units) for k in ("n_active", "concept_score", "concept_f1", "concept_prec", "concept_rec",
                                            "ramp_score", "ramp_f1", "ramp_prec", "ramp_rec", "ramp_r")}
@@ -187,7 +204,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         A = active[:, u0:u0 + chunk].float()                                    # [N, Uc]
         uc = A.shape[1]
         sl = slice(u0, u0 + uc)
-        K = P @ A                                                               # [1600, Uc] active inputs per cell
+        K = P @ A                                                               # [n_cells, Uc] active inputs per cell
         TP = torch.cat([K.T @ Tc, (A.T @ OH) @ TDV], dim=1)                     # [Uc, C]
         n_act = A.sum(0)                                                        # [Uc]
         F1 = 2 * TP / (n_act[:, None] + n_true[None, :]).clamp_min(1)           # [Uc, C]  where it fires
@@ -216,7 +233,7 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         # then one float32 product sums them over every support's cells.
         a = acts[:, u0:u0 + uc] * A                                             # [N, Uc], 0 where silent
         Kd = K.double()
-        S1, S2 = (P @ a).double(), (P @ (a * a)).double()                       # [1600, Uc]
+        S1, S2 = (P @ a).double(), (P @ (a * a)).double()                       # [n_cells, Uc]
         mu = S1.sum(0) / Kd.sum(0).clamp_min(1)                                 # [Uc]
         S1c = S1 - mu * Kd                                                      # sums of (a - mu)
         S2c = S2 - 2 * mu * S1 + mu ** 2 * Kd                                   # sums of (a - mu)^2
@@ -314,9 +331,10 @@ def explain_units(acts: torch.Tensor, x: torch.Tensor, active: torch.Tensor | No
         heatmap_f1=np.concatenate(heat) if heat else np.zeros((0, len(heat_cols))),
         heatmap_concepts=[cs.names[j] for j in heat_cols],
         core_f1=np.concatenate(core) if core else np.zeros((0, len(core_cols))),
-        pointer_ramp_score=np.concatenate(pr_score) if pr_score else np.zeros((0, len(POINTER_RAMPS))),
+        pointer_ramp_score=np.concatenate(pr_score) if pr_score else np.zeros((0, len(ramps))),
         sign_f1=np.concatenate(sign) if sign else np.zeros(0),
         truth_col=truth_col,
+        task=task,
         choice=choice,
     )
 
@@ -342,7 +360,7 @@ def split_aware(acts_choose: torch.Tensor, x_choose: torch.Tensor, acts: torch.T
     explanation, score = np.full(n_units, "", dtype=object), np.full(n_units, np.nan)
     if len(idx):
         ex = held_out(acts_choose[:, idx], x_choose, acts[:, idx], x, kind, threshold_fraction,
-                      concept_set(pointer_pairs=True))
+                      concept_set(task_of(x), pointer_pairs=True))
         explanation[idx.numpy()] = ex.table["explanation"].to_numpy()
         score[idx.numpy()] = ex.table["score"].to_numpy()
     return pd.DataFrame({"split_explanation": explanation, "split_score": score})
@@ -384,8 +402,8 @@ def found_targets(ex: Explanations) -> dict:
         u = int(s.argmax())
         return {"unit": u, "score": round(float(s[u]), 4)}
 
-    ramps = {name: best(ex.pointer_ramp_score[:, i]) for i, name in enumerate(POINTER_RAMP_NAMES)}
+    ramps = {name: best(ex.pointer_ramp_score[:, i]) for i, name in enumerate(pointer_ramp_names(ex.task))}
     ramps[SIGN_NAME] = best(ex.sign_f1)
-    core = {name: best(ex.core_f1[:, i]) for i, name in enumerate(CORE_CONCEPTS)}
+    core = {name: best(ex.core_f1[:, i]) for i, name in enumerate(core_concepts(ex.task))}
     ok = lambda d: [k for k, v in d.items() if v["score"] is not None and v["score"] >= MONOSEMANTIC_SCORE]
     return {"ramps_found": ok(ramps), "ramps_best": ramps, "core_found": ok(core), "core_best": core}

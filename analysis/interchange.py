@@ -3,38 +3,41 @@
 `interchange_test` patches the activations of a group of features from a *source* input into a
 *base* input and asks whether the spliced prediction becomes the task's answer for the source,
 where the source is the base with one variable (a, b, p1 or p2) changed (`resample_variable`) and
-the group is the features whose explanation uses a variable that changes with it (`DEPENDS_ON`,
+the group is the features whose explanation uses a variable that changes with it (`depends_on`,
 matched against the `variables` column of the explanation table). `interchange_suite` runs it for
 the four variables, with the complement group as the control.
 """
 import pandas as pd
 import torch
 
-from dataset.task import COL1, COL2, DIGIT_VARIABLES, P1, P2, sample_inputs, stream_seed, target
+from dataset.task import N_DIGITS, Task, stream_seed, target, task_of
 from sae.splice import chunked_pass, spliced_forward
 
 INTERCHANGE_PAIRS = 2000         # base inputs per interchange variable
 
-# the ground-truth variables whose value changes when each interchange variable does
-DEPENDS_ON = {
-    "a": ("a", "a-b", "target") + tuple(d for d in DIGIT_VARIABLES if d.startswith("c1[")),
-    "b": ("b", "a-b", "target") + tuple(d for d in DIGIT_VARIABLES if d.startswith("c2[")),
-    "p1": ("p1", "a", "a-b", "target"),
-    "p2": ("p2", "b", "a-b", "target"),
-}
+
+def depends_on(task: Task) -> dict:
+    """The ground-truth variables whose value changes when each interchange variable does."""
+    return {
+        "a": ("a", "a-b", "target") + tuple(d for d in task.digit_variables if d.startswith("c1[")),
+        "b": ("b", "a-b", "target") + tuple(d for d in task.digit_variables if d.startswith("c2[")),
+        "p1": ("p1", "a", "a-b", "target"),
+        "p2": ("p2", "b", "a-b", "target"),
+    }
 
 
 def resample_variable(x: torch.Tensor, variable: str, generator: torch.Generator) -> torch.Tensor:
-    """x [n, 10] with one variable moved to a different random value, everything else kept:
+    """x [n, 2L+2] with one variable moved to a different random value, everything else kept:
     "a"/"b" change the pointed digit (pointer kept), "p1"/"p2" the pointer (digits kept)."""
+    task = task_of(x)
     x = x.clone()
     rows = torch.arange(len(x))
     if variable in ("a", "b"):
-        col, p, n_values = (COL1, P1, 10) if variable == "a" else (COL2, P2, 10)
+        col, p, n_values = (task.col1, task.p1, N_DIGITS) if variable == "a" else (task.col2, task.p2, N_DIGITS)
         pos = col.start + x[:, p]
     elif variable in ("p1", "p2"):
-        pos = torch.full((len(x),), P1 if variable == "p1" else P2)
-        n_values = 4
+        pos = torch.full((len(x),), task.p1 if variable == "p1" else task.p2)
+        n_values = task.slots
     else:
         raise ValueError(f"variable {variable!r}: expected a, b, p1 or p2")
     shift = torch.randint(1, n_values, (len(x),), generator=generator)    # never the same value
@@ -89,15 +92,15 @@ def uses_any(variables: str, names) -> bool:
 def interchange_suite(mlp, sae, features: pd.DataFrame, seed: int, n_pairs: int = INTERCHANGE_PAIRS) -> dict:
     """For each variable V of (a, b, p1, p2): bases = fresh inputs (analysis stream, offset seed), sources =
     the bases with V changed, patched group = the non-dead features whose explanation uses a variable of
-    `DEPENDS_ON[V]`. Also the complement (every other feature patched), which should NOT move the
+    `depends_on(task)[V]` (the MLP's task). Also the complement (every other feature patched), which should NOT move the
     prediction. `interchange_success` pools the four variables over the pairs whose base and source the
     unpatched spliced model gets right; `interchange_success_all_pairs` over all."""
     g = torch.Generator().manual_seed(stream_seed(seed, "analysis") + 7)
-    x_base = sample_inputs(n_pairs, seed=stream_seed(seed, "analysis") + 1)
+    x_base = mlp.task.sample_inputs(n_pairs, seed=stream_seed(seed, "analysis") + 1)
     mlp, sae = mlp.cpu(), sae.cpu()
     live = features[features["status"] != "dead"]
     out, total_ok, total_n, right_ok, right_n = {}, 0.0, 0, 0.0, 0
-    for var, deps in DEPENDS_ON.items():
+    for var, deps in depends_on(mlp.task).items():
         group = [int(u) for u, v in zip(live["unit"], live["variables"]) if uses_any(v, deps)]
         rest = sorted(set(range(sae.cfg.d_sae)) - set(group))
         x_src = resample_variable(x_base, var, g)

@@ -35,7 +35,7 @@ from analysis.concepts import explanation_truth
 from common import provenance
 from common.io import PipelineError
 from common.paths import RunPaths
-from dataset.task import sample_inputs, stream_seed, target
+from dataset.task import DEFAULT_TASK, Task, stream_seed, target
 from mlp.evaluate import regression_metrics
 from sae.splice import chunked_pass
 
@@ -45,9 +45,9 @@ DEFAULT_N_INPUTS = 32768
 MIN_N_INPUTS = 1000              # the ultralow line is 0.1%: fewer inputs cannot tell ultralow from dead
 
 
-def fresh_inputs(seed: int, n: int, stream: str = "analysis") -> torch.Tensor:
-    """The inputs explanations are scored on ("analysis"), or chosen on ("explain")."""
-    return sample_inputs(n, seed=stream_seed(seed, stream))
+def fresh_inputs(seed: int, n: int, stream: str = "analysis", task: Task = DEFAULT_TASK) -> torch.Tensor:
+    """The inputs of `task` (an MLP's: `mlp.task`) explanations are scored on ("analysis"), or chosen on ("explain")."""
+    return task.sample_inputs(n, seed=stream_seed(seed, stream))
 
 
 def build_labels(paths: RunPaths, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, device="cpu",
@@ -118,7 +118,7 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
     by `label_neurons` for this MLP on the same inputs, e.g. for another SAE of the run) is used as it
     is; it is returned in `extras["neuron_labels"]` either way."""
     t0 = time.time()
-    x, x_choose = fresh_inputs(seed, n_inputs), fresh_inputs(seed, n_inputs, "explain")
+    x, x_choose = fresh_inputs(seed, n_inputs, task=mlp.task), fresh_inputs(seed, n_inputs, "explain", mlp.task)
     acts, choose = chunked_pass(mlp, sae, x), chunked_pass(mlp, sae, x_choose)
     h, f = acts["hidden"], acts["features"]                             # [n, d_hidden], [n, d_sae]
     t_acts = time.time() - t0
@@ -159,7 +159,7 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
         "spliced_exact_match": regression_metrics(acts["spliced"], y)["exact_match"],
         "mlp_exact_match": regression_metrics(acts["mlp"], y)["exact_match"],
         "neuron_threshold_fraction": NEURON_THRESHOLD_FRACTION,
-        "n_concepts": len(concept_set()), "n_concepts_split": len(concept_set(pointer_pairs=True)),
+        "n_concepts": len(concept_set(mlp.task)), "n_concepts_split": len(concept_set(mlp.task, pointer_pairs=True)),
         "n_inputs": int(n_inputs), "seed": int(seed),
         "d_sae": int(sae.cfg.d_sae), "architecture": sae.cfg.architecture,
         "seconds": round(time.time() - t0, 2), "scoring_seconds": round(t_score, 2),

@@ -23,8 +23,6 @@ from common.io import (PipelineError, atomic_group_with_metrics, atomic_path, at
                        require_inputs, safe_torch_load)
 from common.paths import RunPaths
 from common.validate import shown
-from dataset.task import N_INPUTS
-from mlp.activations import VALUE_LIMITS
 
 METRICS_SECTION = "interpretability"
 LABELS_VERSION = 6               # bump when the scoring changes, so labels made by older code are refused
@@ -139,7 +137,7 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
         want_n = summary["n_inputs"] if n_inputs is None else n_inputs
         raise PipelineError(f"{paths.labels_cache}: labels made with --seed {summary['seed']} --n-inputs "
                             f"{summary['n_inputs']}; {_rerun(paths, f' --seed {want_seed} --n-inputs {want_n}')}")
-    _check_cache(paths, cache)
+    _check_cache(paths, cache, mlp.task)
     tables = {}
     for prop, rows in (("features_csv", len(cache["feature_f1"])), ("neurons_csv", len(cache["neuron_f1"]))):
         path = getattr(paths, prop)
@@ -159,8 +157,8 @@ def read_labels(paths: RunPaths, seed: int | None = None, n_inputs: int | None =
                   made_from=dict(record["made_from"]), digest=record["digest"])
 
 
-def _check_cache(paths: RunPaths, cache: dict) -> None:
-    """labels.pt holds what write_labels wrote: inputs [n_inputs, 10] integers of the task, the concept
+def _check_cache(paths: RunPaths, cache: dict, task) -> None:
+    """labels.pt holds what write_labels wrote: inputs [n_inputs, 2L+2] integers of `task` (the MLP's), the concept
     names, and F1 matrices [units, concepts] of floats in [0, 1] (NaN: undefined)."""
     def bad(what: str) -> PipelineError:
         return PipelineError(f"{paths.labels_cache}: {what}; {_rerun(paths)}")
@@ -169,12 +167,12 @@ def _check_cache(paths: RunPaths, cache: dict) -> None:
     if not (isinstance(names, (list, tuple)) and all(isinstance(n, str) for n in names)):
         raise bad("concept_names: expected a list of names")
     n_inputs = cache.get("summary_n_inputs")
-    if not (torch.is_tensor(x) and x.dtype == torch.long and x.dim() == 2 and x.shape[1] == N_INPUTS
+    if not (torch.is_tensor(x) and x.dtype == torch.long and x.dim() == 2 and x.shape[1] == task.n_inputs
             and (not isinstance(n_inputs, int) or len(x) == n_inputs)):
-        raise bad(f"inputs: expected integers [{n_inputs}, {N_INPUTS}], got "
+        raise bad(f"inputs: expected integers [{n_inputs}, {task.n_inputs}], got "
                   f"{f'{x.dtype} {list(x.shape)}' if torch.is_tensor(x) else type(x).__name__}")
-    if len(x) and bool(((x < 0) | (x >= VALUE_LIMITS)).any()):
-        raise bad("inputs: values outside the task's digits 0..9 and pointers 0..3")
+    if len(x) and bool(((x < 0) | (x >= task.value_limits)).any()):
+        raise bad(f"inputs: values outside the task's digits 0..9 and pointers 0..{task.slots - 1}")
     for key in ("feature_f1", "neuron_f1"):
         t = cache.get(key)
         if not (torch.is_tensor(t) and t.is_floating_point() and t.dim() == 2 and t.shape[1] == len(names)):

@@ -13,7 +13,7 @@ import torch
 
 from analysis.causal import ablate, clamp, feature_output_weights
 from analysis.labels_io import Labels
-from dataset.task import ground_truth
+from dataset.task import task_of
 from sae.splice import chunked_pass, spliced_forward
 
 
@@ -46,7 +46,7 @@ def probe(mlp, sae, labels: Labels, x: torch.Tensor, top: int = 8, ablated=(), c
     """One dict per input row of x [n, 10] (see module docstring); `ablated` feature ids are zeroed and
     `clamped` {id: value} set in an extra, edited spliced pass."""
     clamped = clamped or {}
-    gt = ground_truth(x)
+    gt = task_of(x).ground_truth(x)
     acts = chunked_pass(mlp, sae, x)
     f, own, spliced = acts["features"], acts["mlp"], acts["spliced"]    # [n, d_sae], [n], [n]
     w_out = feature_output_weights(mlp, sae).cpu()                      # [d_sae]

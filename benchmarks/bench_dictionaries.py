@@ -28,11 +28,12 @@ import torch
 from _machine import machine_line
 from synthetic import SyntheticConfig, make_synthetic, score
 
-from analysis.explain import POINTER_RAMP_NAMES
+from analysis.explain import pointer_ramp_names
 from analysis.labels import label_models
 from common.cli import run_main, seed_everything
 from common.io import PipelineError
 from common.paths import RunPaths
+from dataset.task import DEFAULT_TASK
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.base import ARCHITECTURES
@@ -40,7 +41,7 @@ from sae.metrics import evaluate_sae
 from sae.registry import config_fields, sae_config
 from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
 
-N_RAMPS = len(POINTER_RAMP_NAMES) + 1     # the pointer ramps and the sign of a - b
+N_RAMPS = len(pointer_ramp_names(DEFAULT_TASK)) + 1     # the pointer ramps and the sign of a - b (default task)
 RULE = dict(d_sae=2048, alive_share=0.5, explained_share=0.5, control_ratio=3.0)
 COLUMNS = ["kind", "architecture", "size", "seed", "settings", "alive", "dead", "ultralow", "fvu", "l0",
            "spliced_exact_match", "mlp_exact_match", "explained_share", "control_share", "ratio",

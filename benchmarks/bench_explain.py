@@ -20,6 +20,7 @@ import torch
 from analysis.concepts import concept_set
 from analysis.explain import NEURON_THRESHOLD_FRACTION, active_mask, explain_units, held_out
 from analysis.labels import DEFAULT_N_INPUTS, build_labels, fresh_inputs
+from dataset.task import DEFAULT_TASK
 from benchmarks._machine import machine_line
 from common.paths import RunPaths
 from sae.splice import chunked_pass
@@ -36,7 +37,7 @@ def main(argv=None):
     print(machine_line())
 
     t0 = time.perf_counter()
-    cs = concept_set()
+    cs = concept_set(DEFAULT_TASK)   # the default run's task
     print(f"grammar: {len(cs)} concepts ({cs.n_cell} on (p1, p2, a, b) cells, {len(cs) - cs.n_cell} on digits), "
           f"built in {time.perf_counter() - t0:.2f} s")
     if args.run_dir:
@@ -66,7 +67,7 @@ def main(argv=None):
     print(f"scoring {f.shape[1]} features + {h.shape[1]} neurons = {n_units} units x {len(cs)} concepts "
           f"(+ ramps) on {args.n_inputs} inputs: {best:.2f} s (best of {args.repeats}; target <= 10 s: "
           f"{'met' if best <= 10 else 'MISSED'})")
-    split = concept_set(pointer_pairs=True)
+    split = concept_set(DEFAULT_TASK, pointer_pairs=True)
     best_split = float("inf")
     for _ in range(args.repeats):
         t0 = time.perf_counter()

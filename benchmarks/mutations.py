@@ -168,8 +168,8 @@ MUTANTS = [
     M("ramp-min-support", "analysis/explain.py", "MIN_RAMP_SUPPORT = 20 ", "MIN_RAMP_SUPPORT = 0 ",
       "ramps correlated over a handful of inputs"),
     # --- labels, control, causal --------------------------------------------------------------------
-    M("labels-same-stream", "analysis/labels.py", "fresh_inputs(seed, n_inputs, \"explain\")",
-      "fresh_inputs(seed, n_inputs, \"analysis\")", "choosing and scoring inputs drawn from one stream"),
+    M("labels-same-stream", "analysis/labels.py", "fresh_inputs(seed, n_inputs, \"explain\", mlp.task)",
+      "fresh_inputs(seed, n_inputs, \"analysis\", mlp.task)", "choosing and scoring inputs drawn from one stream"),
     M("labels-features-in-sample", "analysis/labels.py", "ex_f = held_out(f_c, x_choose, f, x, kind=\"feature\")",
       "ex_f = held_out(f, x, f, x, kind=\"feature\")", "features chosen on the scoring inputs"),
     M("control-swapped-streams", "analysis/labels.py", "r_c, r = random_direction_acts(h_c, h,",
@@ -190,8 +190,8 @@ MUTANTS = [
     M("atomic-group-no-undo", "common/io.py", "                    if path in backups:\n                        os.replace(backups.pop(path), path)",
       "                    if False:\n                        os.replace(backups.pop(path), path)", "a failed group rename leaves half the group"),
     M("task-rule-signed", "dataset/task.py", "return (a - b).abs()", "return (a - b)", "the task's rule loses its abs"),
-    M("task-pointer-range", "dataset/task.py", "x[:, [P1, P2]] = torch.randint(0, N_SLOTS, (n, 2), generator=generator)",
-      "x[:, [P1, P2]] = torch.randint(0, N_SLOTS - 1, (n, 2), generator=generator)", "the last slot never pointed at"),
+    M("task-pointer-range", "dataset/task.py", "x[:, [self.p1, self.p2]] = torch.randint(0, self.slots, (n, 2), generator=generator)",
+      "x[:, [self.p1, self.p2]] = torch.randint(0, self.slots - 1, (n, 2), generator=generator)", "the last slot never pointed at"),
     M("task-streams-collide", "dataset/task.py", "\"analysis\": 20, \"explain\": 21,",
       "\"analysis\": 20, \"explain\": 20,", "the choosing and scoring streams are one stream"),
     # --- harder ones: quantities no headline reads directly ----------------------------------------------

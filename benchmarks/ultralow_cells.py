@@ -12,7 +12,7 @@ import argparse
 import pandas as pd
 import torch
 
-from analysis.concepts import N_CELLS, cell_index
+from analysis.concepts import cell_index
 from analysis.labels_io import read_labels
 from analysis.run import load_run_models
 from common.cli import run_main
@@ -31,11 +31,11 @@ def main(args) -> None:
     x = labels.inputs
     f = chunked_pass(mlp, sae, x)["features"]
     cells = cell_index(ground_truth(x))
-    per_cell = torch.bincount(cells, minlength=N_CELLS)
+    per_cell = torch.bincount(cells, minlength=mlp.task.n_cells)
     t = labels.features.set_index("unit")
     rows = []
     for u in t.index[t["status"] == "ultralow"]:
-        counts = torch.bincount(cells[f[:, u] > 0], minlength=N_CELLS)
+        counts = torch.bincount(cells[f[:, u] > 0], minlength=mlp.task.n_cells)
         n, top = int(counts.sum()), int(counts.argmax())
         rows.append({"unit": u, "firings": n, "cells": int((counts > 0).sum()),
                      "share_in_top_cell": counts[top].item() / max(n, 1),

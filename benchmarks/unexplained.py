@@ -47,7 +47,7 @@ from benchmarks._machine import machine_line
 from common import validate
 from common.cli import ArgumentParser, add_sae_arg, run_main, selected_saes
 from common.paths import DEFAULT_RUN_DIR
-from dataset.task import ground_truth
+from dataset.task import ground_truth, task_of
 from sae.splice import chunked_pass
 
 KINDS = ("absorption hole", "mixture with digits", "fragment of a ramp", "conjunction beyond the grammar",
@@ -69,10 +69,10 @@ def two_sided(active: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 class Grammar:
-    """The truth of the grammar's pieces on one stream of inputs x [n, 10]."""
+    """The truth of the grammar's pieces on one stream of inputs x [n, 2L+2]."""
 
     def __init__(self, x: torch.Tensor):
-        cs = concept_set()
+        cs = concept_set(task_of(x))
         self.gt = ground_truth(x)
         self.cells = cell_index(self.gt)
         self.cell_truth = cs.cell_truth[self.cells]                                   # [n, n_cell] bool

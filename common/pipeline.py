@@ -52,9 +52,11 @@ def script_module(script: str) -> str:
     return script.removesuffix(".py").replace("/", ".")
 
 
-def stage_argv(stage: Stage, run_dir: str, seed: int) -> list[str]:
-    """The stage's flags in a run into `run_dir` with `seed` (what its script's parse_args takes)."""
-    return ["--run-dir", str(run_dir), "--seed", str(seed), *stage.flags]
+def stage_argv(stage: Stage, run_dir: str, seed: int, slots: int | None = None) -> list[str]:
+    """The stage's flags in a run into `run_dir` with `seed` (what its script's parse_args takes);
+    `slots` (the task's L) goes to the data stage alone: the later ones read it from the run."""
+    extra = ["--slots", str(slots)] if slots is not None and stage.key == "data" else []
+    return ["--run-dir", str(run_dir), "--seed", str(seed), *extra, *stage.flags]
 
 
 # .venv is (re)installed when these change: workflow.sh records their cksum, workflow.bat this hash

@@ -2,6 +2,8 @@
 
 Format (as in the reference project): a sheet whose header row is `input_list`, `output_list`;
 each data cell is a Python-style list as text, e.g. "[8, 9, 5, 1, 3, 2, 9, 4, 7, 1]" and "[8]".
+A task of L slots per column has 2L + 2 integers per input list (10 at the default L = 4); the file's
+first row says which L it holds (or the caller does: `load_excel(path, task)`), and every row must agree.
 
 Whatever the file holds, `load_excel` either returns the samples or raises `PipelineError` with one
 line naming the file, the row (as Excel numbers it: the header is row 1) and the problem; no other
@@ -20,7 +22,7 @@ import torch
 
 from common.io import PipelineError, atomic_path
 from common.validate import shown
-from dataset.task import N_INPUTS, N_SLOTS, P1, P2, input_problem, target
+from dataset.task import DEFAULT_TASK, MAX_SLOTS, MIN_SLOTS, Task, slots_problem, target
 
 COLUMNS = ("input_list", "output_list")
 # 1e6 rows of 10 ints hold ~150 MB as Python lists while parsing (Excel's own sheet limit is 1,048,576)
@@ -62,20 +64,31 @@ def _parse_list(cell, where: str, expected: str) -> list[int]:
     return [int(v) for v in tokens]
 
 
-def _check_row(where: str, x: list[int], y: list[int]) -> None:
+def _task_of_row(where: str, x: list[int]) -> Task:
+    """The task a file's first row is an input of (its width: 2L + 2 integers)."""
+    if len(x) % 2 or slots_problem((len(x) - 2) // 2):
+        raise PipelineError(f"{where}: input_list: expected {DEFAULT_TASK.n_inputs} integers, got {len(x)} (or 2L + 2 "
+                            f"for a task of L = {MIN_SLOTS}..{MAX_SLOTS} slots per column)")
+    return Task((len(x) - 2) // 2)
+
+
+def _check_row(where: str, x: list[int], y: list[int], task: Task) -> None:
     """Everything about one row but its target, which `_checked_tensors` checks for many rows at once."""
-    problem = input_problem(x)
+    problem = task.input_problem(x)
     if problem:
         raise PipelineError(f"{where}: {problem}")
     if len(y) != 1:
         raise PipelineError(f"{where}: output_list: expected exactly 1 integer, got {len(y)}")
 
 
-def _checked_tensors(path: Path, xs: list[list[int]], ys: list[int], rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x LongTensor [n, 10], y LongTensor [n]) of the rows read so far, refusing the first whose output
+def _checked_tensors(path: Path, xs: list[list[int]], ys: list[int], rows: list[int],
+                     task: Task | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x LongTensor [n, 2L+2], y LongTensor [n]) of the rows read so far, refusing the first whose output
     disagrees with the task's rule. Vectorised: the rule applied to each row as a tensor would add about
     40% to a row's parse time."""
-    x = torch.tensor(xs, dtype=torch.long).reshape(-1, N_INPUTS)      # [n, 10]
+    if task is None:   # no row read yet
+        return torch.zeros(0, DEFAULT_TASK.n_inputs, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+    x = torch.tensor(xs, dtype=torch.long).reshape(-1, task.n_inputs)  # [n, 2L+2]
     y = torch.tensor(ys, dtype=torch.long)                             # [n]
     expected = target(x)                                               # [n]
     wrong = (expected != y).nonzero()
@@ -174,33 +187,40 @@ def _canonical_digits(cells: list[str], n_values: int) -> np.ndarray | None:
     return digits if (digits <= 9).all() else None
 
 
-def _fast_parse(data: list[list]) -> tuple[torch.Tensor, torch.Tensor] | None:
+def _fast_parse(data: list[list], task: Task | None) -> tuple[torch.Tensor, torch.Tensor] | None:
     """The usual file in a few vectorised steps: exactly two columns of text as this pipeline (and
-    the reference project) writes it, no blank row. Returns (x [n, 10], y [n]) when every row is
-    valid, else None: then the row-by-row check accepts the other spellings the format allows
-    (spaces, ...) or names the first bad row."""
+    the reference project) writes it, no blank row. Returns (x [n, 2L+2], y [n]) when every row is
+    valid (of `task`, or of the task the first row's width says), else None: then the row-by-row
+    check accepts the other spellings the format allows (spaces, ...) or names the first bad row."""
     n = len(data)
     if not 0 < n <= MAX_ROWS or any(len(r) != 2 for r in data):
         return None
     col_x, col_y = [r[0] for r in data], [r[1] for r in data]
     if {type(v) for v in col_x} | {type(v) for v in col_y} != {str}:
         return None
-    x, y = _canonical_digits(col_x, N_INPUTS), _canonical_digits(col_y, 1)
+    if task is None:
+        width = col_x[0].count(",") + 1
+        if width % 2 or slots_problem((width - 2) // 2):
+            return None
+        task = Task((width - 2) // 2)
+    x, y = _canonical_digits(col_x, task.n_inputs), _canonical_digits(col_y, 1)
     if x is None or y is None:
         return None
-    x, y = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y[:, 0].astype(np.int64))   # [n, 10], [n]
-    if (x[:, [P1, P2]] >= N_SLOTS).any() or not torch.equal(target(x), y):
+    x, y = torch.from_numpy(x.astype(np.int64)), torch.from_numpy(y[:, 0].astype(np.int64))   # [n, 2L+2], [n]
+    if (x[:, task.pointer_positions] >= task.slots).any() or not torch.equal(target(x), y):
         return None
     return x, y
 
 
-def load_excel(path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Parse and validate an Excel file of the task: returns (x LongTensor[n, 10], y FloatTensor[n]).
+def load_excel(path, task: Task | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parse and validate an Excel file of the task: returns (x LongTensor[n, 2L+2], y FloatTensor[n]).
+    With `task` every row must be one of its inputs; without, the first row's width says the task
+    (2L + 2 integers: L slots per column) and every later row must agree.
 
     Any problem raises PipelineError naming the file, the row as Excel numbers it, and what was
     expected: not an .xlsx / damaged file, missing/renamed/extra columns, empty sheet, header only,
-    a cell that is not a list of 10 integers as text (numbers, formulas, floats, NaN, ...), a digit
-    outside 0..9, a pointer outside 0..3, a target that disagrees with the inputs, more than
+    a cell that is not a list of 2L + 2 integers as text (numbers, formulas, floats, NaN, ...), a digit
+    outside 0..9, a pointer outside 0..L-1, a target that disagrees with the inputs, more than
     MAX_ROWS rows (refused up front when the sheet declares its size).
 
     Read with calamine (Rust; 200,000 rows in ~2 s where openpyxl took ~20 s). A sheet holding a
@@ -245,7 +265,7 @@ def load_excel(path) -> tuple[torch.Tensor, torch.Tensor]:
             raise PipelineError(f"{path}: the sheet is empty; expected a header row {list(COLUMNS)} and data rows")
         _check_header(path, header)
         if table is not None:
-            fast = _fast_parse(table[1:])
+            fast = _fast_parse(table[1:], task)
             if fast is not None:
                 return fast[0], fast[1].float()
         for r, row in enumerate(rows, start=2):
@@ -255,19 +275,22 @@ def load_excel(path) -> tuple[torch.Tensor, torch.Tensor]:
             if any(v is not None for v in row[2:]):
                 raise PipelineError(f"{path}: row {r}: has cells beyond the 2 columns {list(COLUMNS)}")
             where = f"{path}: row {r}"
-            x = _parse_list(row[0], f"{where}: input_list", f"a list of {N_INPUTS} integers like {EXAMPLE_INPUT!r}")
+            n_inputs = (task or DEFAULT_TASK).n_inputs
+            example = EXAMPLE_INPUT if task is None else str(list(task.reference_inputs[0]))
+            x = _parse_list(row[0], f"{where}: input_list", f"a list of {n_inputs} integers like {example!r}")
             y = _parse_list(row[1], f"{where}: output_list", "a one-integer list like '[8]'")
-            _check_row(where, x, y)
+            task = task or _task_of_row(where, x)
+            _check_row(where, x, y, task)
             xs.append(x)
             ys.append(y[0])
             rows_read.append(r)
             if len(xs) > MAX_ROWS:
                 raise PipelineError(f"{path}: more than {MAX_ROWS:,} data rows; split the file")
     except PipelineError:
-        _checked_tensors(path, xs, ys, rows_read)  # a wrong target above this problem is the file's first one
+        _checked_tensors(path, xs, ys, rows_read, task)  # a wrong target above this problem is the file's first one
         raise
     except Exception as e:  # damaged sheet XML, bad CRC, truncated member, ... found while reading
-        _checked_tensors(path, xs, ys, rows_read)
+        _checked_tensors(path, xs, ys, rows_read, task)
         msg = str(e).strip().splitlines()[0][:100] if str(e).strip() else ""
         raise PipelineError(f"{path}: damaged Excel file, unreadable after row {r} ({type(e).__name__}"
                             f"{': ' + msg if msg else ''}); re-save it from Excel or re-make it") from None
@@ -276,7 +299,7 @@ def load_excel(path) -> tuple[torch.Tensor, torch.Tensor]:
             book.close()
     if not xs:
         raise PipelineError(f"{path}: no data rows below the header; expected at least one sample")
-    x, y = _checked_tensors(path, xs, ys, rows_read)  # [n, 10], [n]
+    x, y = _checked_tensors(path, xs, ys, rows_read, task)  # [n, 2L+2], [n]
     return x, y.float()
 
 

@@ -1,21 +1,26 @@
 """The pointer-difference task, defined once: its layout, its rule, its valid inputs, its sampling.
 
-An input is ten integers read as two columns of five: `col1 = x[0:4]` (digits 0..9),
-`p1 = x[4]` (0..3), `col2 = x[5:9]`, `p2 = x[9]`. With `a = col1[p1]` and `b = col2[p2]`,
-`target = |a - b|`. Example: [8, 9, 5, 1, 3, 2, 9, 4, 7, 1] -> a = 1, b = 9, target 8.
+With L slots per column (`Task(slots=L)`, L = 4 by default), an input is 2L + 2 integers read as
+two columns of L + 1: `col1 = x[0:L]` (digits 0..9), `p1 = x[L]` (0..L-1), `col2 = x[L+1:2L+1]`,
+`p2 = x[2L+1]`. With `a = col1[p1]` and `b = col2[p2]`, `target = |a - b|`. Example (L = 4):
+[8, 9, 5, 1, 3, 2, 9, 4, 7, 1] -> a = 1, b = 9, target 8.
+
+L is chosen once, by the data generator; every later stage reads it from the run: from the width
+of its inputs (`task_of(x)`: 2L + 2 columns) or from the MLP's config (`PointerMLP.task`). The
+functions that take inputs (`target`, `ground_truth`, `augment`, ...) read the task from their width.
 """
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence
 
 import torch
 
-N_INPUTS = 10
-N_SLOTS = 4           # digits per column
+from dataset.slots import DEFAULT_SLOTS, MAX_SLOTS, MIN_SLOTS, slots_problem  # noqa: F401 (the task's bounds on L)
+
 N_DIGITS = 10         # digit values 0..9
-COL1, P1, COL2, P2 = slice(0, 4), 4, slice(5, 9), 9
 # ground-truth variables of a sample, in the order reports show them
 GT_VARIABLES = ("p1", "p2", "a", "b", "a-b", "target")
-DIGIT_VARIABLES = tuple(f"c1[{i}]" for i in range(N_SLOTS)) + tuple(f"c2[{i}]" for i in range(N_SLOTS))
-# the reference project's probe inputs
+# the reference project's probe inputs (L = 4); `Task.reference_inputs` fits them to any L
 REFERENCE_INPUTS = (
     (8, 9, 5, 1, 3, 2, 9, 4, 7, 1),
     (8, 9, 5, 2, 3, 2, 8, 4, 7, 1),
@@ -33,45 +38,163 @@ def stream_seed(seed: int, stream: str) -> int:
     return seed * 1000 + SEED_STREAMS[stream]
 
 
+@dataclass(frozen=True)
+class Task:
+    """The task with `slots` digits per column: its layout (positions of the columns and pointers),
+    its valid inputs, its sampling, its rule and its ground-truth variables."""
+    slots: int = DEFAULT_SLOTS
+
+    def __post_init__(self):
+        problem = slots_problem(self.slots)
+        if problem:
+            raise ValueError(f"slots: {problem}")
+
+    # ---- layout
+    @property
+    def n_inputs(self) -> int:
+        return 2 * self.slots + 2
+
+    @property
+    def col1(self) -> slice:
+        return slice(0, self.slots)
+
+    @property
+    def p1(self) -> int:
+        return self.slots
+
+    @property
+    def col2(self) -> slice:
+        return slice(self.slots + 1, 2 * self.slots + 1)
+
+    @property
+    def p2(self) -> int:
+        return 2 * self.slots + 1
+
+    @property
+    def pointer_positions(self) -> list:
+        return [self.p1, self.p2]
+
+    @property
+    def digit_positions(self) -> list:
+        """The 2L digit positions, col1's then col2's."""
+        return [i for i in range(self.n_inputs) if i not in (self.p1, self.p2)]
+
+    @property
+    def digit_variables(self) -> tuple:
+        """The raw digits' ground-truth names, c1[0..L-1] then c2[0..L-1]."""
+        return tuple(f"c1[{i}]" for i in range(self.slots)) + tuple(f"c2[{i}]" for i in range(self.slots))
+
+    @property
+    def value_limits(self) -> torch.Tensor:
+        """Exclusive upper bound of each input position [2L + 2]: 10 for digits, L for pointers."""
+        return torch.tensor([self.slots if i in (self.p1, self.p2) else N_DIGITS for i in range(self.n_inputs)])
+
+    @property
+    def n_cells(self) -> int:
+        """The joint values of (p1, p2, a, b): L * L * 10 * 10."""
+        return self.slots * self.slots * N_DIGITS * N_DIGITS
+
+    @cached_property
+    def reference_inputs(self) -> tuple:
+        """The reference project's probe inputs, fitted to L slots: each column's digits repeated (or
+        cut) to L, each pointer kept where it fits, else the last slot. At L = 4: REFERENCE_INPUTS."""
+        out = []
+        for r in REFERENCE_INPUTS:
+            c1, p1, c2, p2 = r[0:4], r[4], r[5:9], r[9]
+            fit = lambda col: tuple(col[i % 4] for i in range(self.slots))   # noqa: E731
+            out.append(fit(c1) + (min(p1, self.slots - 1),) + fit(c2) + (min(p2, self.slots - 1),))
+        return tuple(out)
+
+    # ---- sampling
+    def sample_inputs(self, n: int, seed: int = 0) -> torch.Tensor:
+        """`n` fresh inputs, uniform over digits and pointers; the same seed gives the same inputs."""
+        return self.draw_inputs(n, torch.Generator().manual_seed(seed))
+
+    def draw_inputs(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """`n` fresh inputs [n, 2L + 2] drawn from `generator` (which advances: a stream of inputs)."""
+        x = torch.randint(0, N_DIGITS, (n, self.n_inputs), generator=generator)  # [n, 2L + 2]
+        x[:, [self.p1, self.p2]] = torch.randint(0, self.slots, (n, 2), generator=generator)
+        return x
+
+    # ---- validation
+    def input_problem(self, values: Sequence[int], name: str = "input_list") -> str | None:
+        """None when `values` is a valid input of the task (2L + 2 integers: digits 0..9, pointers
+        0..L-1 at positions L and 2L + 1), else what is wrong with the first bad value, naming it
+        `name[i]`, e.g. "input_list[4] = 7: expected a pointer in 0..3" or "input_list: expected 10
+        integers, got 9"."""
+        if len(values) != self.n_inputs:
+            return f"{name}: expected {self.n_inputs} integers, got {len(values)}"
+        for i, v in enumerate(values):
+            if i in (self.p1, self.p2):
+                if not 0 <= v < self.slots:
+                    return f"{name}[{i}] = {v}: expected a pointer in 0..{self.slots - 1}"
+            elif not 0 <= v < N_DIGITS:
+                return f"{name}[{i}] = {v}: expected a digit in 0..{N_DIGITS - 1}"
+        return None
+
+    def input_keys(self, x: torch.Tensor) -> torch.Tensor:
+        """One int64 per input [n] (its 2L + 2 values as base-10 places), equal exactly when the inputs are."""
+        weights = N_DIGITS ** torch.arange(self.n_inputs - 1, -1, -1, dtype=torch.long)
+        return torch.as_tensor(x).long() @ weights
+
+    # ---- the rule and the ground truth
+    def pointed_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(a, b) = (col1[p1], col2[p2]) of each input."""
+        x = torch.as_tensor(x)
+        a = x[:, self.col1].gather(1, x[:, self.p1:self.p1 + 1]).squeeze(1)
+        b = x[:, self.col2].gather(1, x[:, self.p2:self.p2 + 1]).squeeze(1)
+        return a, b
+
+    def ground_truth(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ground-truth variables of each input: p1, p2, a, b, a-b, target and the raw digits."""
+        x = torch.as_tensor(x)
+        gt = core_variables(x[:, self.p1], x[:, self.p2], *self.pointed_values(x))
+        for name, i in zip(self.digit_variables, self.digit_positions):
+            gt[name] = x[:, i]
+        return gt
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A label-preserving symmetry of the task: permute the L slots of each column (the
+        pointer follows its digit) and swap the two columns half the time."""
+        n, half = x.shape[0], self.slots + 1
+        out = x.clone()
+        for col, p in ((self.col1, self.p1), (self.col2, self.p2)):
+            perm = torch.rand(n, self.slots, generator=generator).argsort(dim=1)    # new slot j holds old perm[j]
+            out[:, col] = x[:, col].gather(1, perm)
+            out[:, p] = perm.argsort(dim=1).gather(1, x[:, p:p + 1]).squeeze(1)  # where the old pointed slot went
+        swap = torch.rand(n, generator=generator) < 0.5
+        out[swap] = torch.cat([out[swap, half:], out[swap, :half]], dim=1)
+        return out
+
+
+DEFAULT_TASK = Task()
+
+
+def task_of(x) -> Task:
+    """The task whose inputs are x [n, 2L + 2] (read from their width)."""
+    width = torch.as_tensor(x).shape[-1]
+    if width % 2 or slots_problem((width - 2) // 2):
+        raise ValueError(f"inputs of width {width}: expected 2L + 2 integers per input with L in "
+                         f"{MIN_SLOTS}..{MAX_SLOTS}")
+    return Task((width - 2) // 2)
+
+
+def task_of_truth(gt: dict) -> Task:
+    """The task whose ground truth `gt` is (as `ground_truth` returns it: one c1[i] per slot)."""
+    return Task(sum(1 for k in gt if k.startswith("c1[")))
+
+
 def sample_inputs(n: int, seed: int = 0) -> torch.Tensor:
-    """`n` fresh inputs, uniform over digits and pointers; the same seed gives the same inputs."""
-    return draw_inputs(n, torch.Generator().manual_seed(seed))
-
-
-def draw_inputs(n: int, generator: torch.Generator) -> torch.Tensor:
-    """`n` fresh inputs [n, 10] drawn from `generator` (which advances: a stream of inputs)."""
-    x = torch.randint(0, N_DIGITS, (n, N_INPUTS), generator=generator)  # [n, 10]
-    x[:, [P1, P2]] = torch.randint(0, N_SLOTS, (n, 2), generator=generator)
-    return x
+    """`n` fresh inputs of the default task (L = 4); `Task(L).sample_inputs` for another."""
+    return DEFAULT_TASK.sample_inputs(n, seed)
 
 
 def input_keys(x: torch.Tensor) -> torch.Tensor:
-    """One int64 per input [n] (its ten values as base-10 digits), equal exactly when the inputs are."""
-    weights = N_DIGITS ** torch.arange(N_INPUTS - 1, -1, -1, dtype=torch.long)
-    return torch.as_tensor(x).long() @ weights
-
-
-def input_problem(values: Sequence[int], name: str = "input_list") -> str | None:
-    """None when `values` is a valid input of the task (10 integers: digits 0..9, pointers 0..3 at
-    positions 4 and 9), else what is wrong with the first bad value, naming it `name[i]`, e.g.
-    "input_list[4] = 7: expected a pointer in 0..3" or "input_list: expected 10 integers, got 9"."""
-    if len(values) != N_INPUTS:
-        return f"{name}: expected {N_INPUTS} integers, got {len(values)}"
-    for i, v in enumerate(values):
-        if i in (P1, P2):
-            if not 0 <= v < N_SLOTS:
-                return f"{name}[{i}] = {v}: expected a pointer in 0..{N_SLOTS - 1}"
-        elif not 0 <= v < N_DIGITS:
-            return f"{name}[{i}] = {v}: expected a digit in 0..{N_DIGITS - 1}"
-    return None
+    return task_of(x).input_keys(x)
 
 
 def pointed_values(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, b) = (col1[p1], col2[p2]) of each input."""
-    x = torch.as_tensor(x)
-    a = x[:, COL1].gather(1, x[:, P1:P1 + 1]).squeeze(1)
-    b = x[:, COL2].gather(1, x[:, P2:P2 + 1]).squeeze(1)
-    return a, b
+    return task_of(x).pointed_values(x)
 
 
 def rule(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -86,28 +209,14 @@ def target(x: torch.Tensor) -> torch.Tensor:
 
 def core_variables(p1: torch.Tensor, p2: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
     """The ground-truth variables GT_VARIABLES from the two pointers and the values they point at
-    (for inputs, or for the 1600 (p1, p2, a, b) cells the analysis groups inputs into)."""
+    (for inputs, or for the L * L * 100 (p1, p2, a, b) cells the analysis groups inputs into)."""
     return {"p1": p1, "p2": p2, "a": a, "b": b, "a-b": a - b, "target": rule(a, b)}
 
 
 def ground_truth(x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The ground-truth variables of each input: p1, p2, a, b, a-b, target and the raw digits."""
-    x = torch.as_tensor(x)
-    gt = core_variables(x[:, P1], x[:, P2], *pointed_values(x))
-    for i, name in enumerate(DIGIT_VARIABLES):
-        gt[name] = x[:, i if i < N_SLOTS else i + 1]
-    return gt
+    """The ground-truth variables of each input (of the task its width says)."""
+    return task_of(x).ground_truth(x)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A label-preserving symmetry of the task: permute the four slots of each column (the
-    pointer follows its digit) and swap the two columns half the time."""
-    n = x.shape[0]
-    out = x.clone()
-    for col, p in ((COL1, P1), (COL2, P2)):
-        perm = torch.rand(n, N_SLOTS, generator=generator).argsort(dim=1)    # new slot j holds old perm[j]
-        out[:, col] = x[:, col].gather(1, perm)
-        out[:, p] = perm.argsort(dim=1).gather(1, x[:, p:p + 1]).squeeze(1)  # where the old pointed slot went
-    swap = torch.rand(n, generator=generator) < 0.5
-    out[swap] = torch.cat([out[swap, 5:], out[swap, :5]], dim=1)
-    return out
+    return task_of(x).augment(x, generator)

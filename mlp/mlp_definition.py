@@ -1,10 +1,11 @@
 """The 3-layer MLP under study, its activation hooks, and its self-describing checkpoint.
 
-    x [batch, 10] ints -> encode -> fc1 -> ReLU -> fc2 -> ReLU = hidden [batch, 512] -> head -> y [batch]
+    x [batch, 2L+2] ints -> encode -> fc1 -> ReLU -> fc2 -> ReLU = hidden [batch, 512] -> head -> y [batch]
 
 `forward(x) == head(hidden(x))`. The encoding is inside the model, so every caller hands it the
-raw integers: the eight digits as magnitudes (scaled to 0..1) and the two pointers one-hot
-(16 inputs). Calibration measured this against raw floats (93% exact-match) and one-hot
+raw integers: the 2L digits as magnitudes (scaled to 0..1) and the two pointers one-hot
+(4L inputs; 16 at the default L = 4). The config records L (`slots`): the task the MLP solves,
+which every later stage reads from it (`PointerMLP.task`). Calibration measured this against raw floats (93% exact-match) and one-hot
 everything (36%, overfits); see README.
 
 Hidden layers are made visible at named hook points (`hook_hidden` is the 512-d layer the
@@ -21,10 +22,9 @@ import torch.nn.functional as F
 from common import provenance, validate
 from common.io import (PipelineError, atomic_torch_save, require_finite, require_keys, require_state_shapes,
                        safe_torch_load, stored_metrics)
-from dataset.task import N_DIGITS, N_SLOTS, P1, P2
+from dataset.task import DEFAULT_SLOTS, N_DIGITS, Task, slots_problem
 
 HIDDEN_HOOK = "hook_hidden"
-DIGIT_POSITIONS = [i for i in range(10) if i not in (P1, P2)]
 
 
 MAX_WIDTH = 8192   # 8192 x 8192 float32 weights (256 MB, x4 with AdamW's state): far past what the task needs
@@ -35,9 +35,12 @@ class MLPConfig:
     d_mlp: int = 256       # width of the first hidden layer
     d_hidden: int = 512    # width of the harvested layer
     architecture: str = "pointer_mlp"
+    slots: int = DEFAULT_SLOTS   # L, digits per column of the task it solves (a file without it: L = 4)
 
     def __post_init__(self):
         validate.check_fields(self)           # a config read from a file may hold anything
+        if slots_problem(self.slots):
+            raise ValueError(f"slots = {self.slots}: {slots_problem(self.slots)}")
         for name in ("d_mlp", "d_hidden"):
             if not 1 <= getattr(self, name) <= MAX_WIDTH:
                 raise ValueError(f"{name} = {getattr(self, name)}: expected 1..{MAX_WIDTH}")
@@ -47,26 +50,26 @@ class PointerMLP(nn.Module):
     def __init__(self, cfg: MLPConfig):
         super().__init__()
         self.cfg = cfg
-        self.fc1 = nn.Linear(len(DIGIT_POSITIONS) + 2 * N_SLOTS, cfg.d_mlp)
+        self.task = Task(cfg.slots)
+        self.fc1 = nn.Linear(len(self.task.digit_positions) + 2 * cfg.slots, cfg.d_mlp)
         self.fc2 = nn.Linear(cfg.d_mlp, cfg.d_hidden)
         self.hook_hidden = nn.Identity()   # named point where the harvested layer is read
         self.head = nn.Linear(cfg.d_hidden, 1)
 
-    @staticmethod
-    def encode(x: torch.Tensor) -> torch.Tensor:
-        """[batch, 10] ints -> [batch, 16] floats: digits / 9, then one-hot p1 and p2."""
-        x = x.long()
-        digits = x[:, DIGIT_POSITIONS].float() / (N_DIGITS - 1)                   # [batch, 8]
-        pointers = F.one_hot(x[:, [P1, P2]], N_SLOTS).flatten(1).float()          # [batch, 8]
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, 2L+2] ints -> [batch, 4L] floats: digits / 9, then one-hot p1 and p2."""
+        x, t = x.long(), self.task
+        digits = x[:, t.digit_positions].float() / (N_DIGITS - 1)                 # [batch, 2L]
+        pointers = F.one_hot(x[:, t.pointer_positions], t.slots).flatten(1).float()  # [batch, 2L]
         return torch.cat([digits, pointers], dim=1)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The harvested layer: [batch, 10] ints -> [batch, d_hidden], non-negative."""
+        """The harvested layer: [batch, 2L+2] ints -> [batch, d_hidden], non-negative."""
         h = F.relu(self.fc1(self.encode(x)))
         return self.hook_hidden(F.relu(self.fc2(h)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[batch, 10] ints -> predicted target [batch]."""
+        """[batch, 2L+2] ints -> predicted target [batch]."""
         return self.head(self.hidden(x)).squeeze(-1)
 
 

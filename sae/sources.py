@@ -16,7 +16,7 @@ state travels in the training checkpoint, so a resumed run draws what an uninter
 import torch
 
 from common.checkpoint import set_generator_state_
-from dataset.task import draw_inputs, input_keys, stream_seed, target
+from dataset.task import stream_seed, target
 
 
 def rank_slice(batch: torch.Tensor, rank: int, world: int) -> torch.Tensor:
@@ -87,22 +87,23 @@ class StreamSource:
         self.mlp = mlp.to(device).eval()
         self.device = torch.device(device)
         self.d_in = mlp.cfg.d_hidden
+        self.task = mlp.task                                          # the inputs are the MLP's task's
         self.n_train = None                                           # unbounded
         self.chunk = chunk
         self.generator = torch.Generator().manual_seed(stream_seed(seed, "sae_stream"))
-        self.eval_inputs = draw_inputs(n_eval, torch.Generator().manual_seed(stream_seed(seed, "sae_eval")))
-        self._eval_keys = input_keys(self.eval_inputs).sort().values
+        self.eval_inputs = self.task.draw_inputs(n_eval, torch.Generator().manual_seed(stream_seed(seed, "sae_eval")))
+        self._eval_keys = self.task.input_keys(self.eval_inputs).sort().values
 
     def inputs(self, n: int) -> torch.Tensor:
-        """n fresh task inputs [n, 10], none of them in the held-out set."""
-        x = draw_inputs(n, self.generator)
+        """n fresh task inputs [n, 2L+2], none of them in the held-out set."""
+        x = self.task.draw_inputs(n, self.generator)
         while True:
-            keys = input_keys(x)
+            keys = self.task.input_keys(x)
             pos = torch.searchsorted(self._eval_keys, keys).clamp_max(max(len(self._eval_keys) - 1, 0))
             clash = (self._eval_keys[pos] == keys) if len(self._eval_keys) else torch.zeros(n, dtype=torch.bool)
             if not clash.any():
                 return x
-            x[clash] = draw_inputs(int(clash.sum()), self.generator)
+            x[clash] = self.task.draw_inputs(int(clash.sum()), self.generator)
 
     @torch.no_grad()
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,7 +125,7 @@ class StreamSource:
     @torch.no_grad()
     def variance(self) -> float:
         """mean ||h - mean(h)||^2, estimated on VARIANCE_SAMPLE inputs of a stream of its own."""
-        x = draw_inputs(self.VARIANCE_SAMPLE, torch.Generator().manual_seed(self.generator.initial_seed() + 1))
+        x = self.task.draw_inputs(self.VARIANCE_SAMPLE, torch.Generator().manual_seed(self.generator.initial_seed() + 1))
         h = self.hidden(x).double()
         return float(((h - h.mean(0)) ** 2).sum(1).mean())
 

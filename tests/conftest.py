@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.paths import RunPaths  # noqa: E402
-from tests.helpers import build_tiny_run  # noqa: E402
+from tests.helpers import OTHER_SLOTS, build_tiny_run  # noqa: E402
 
 # One intra-op thread: the suite's tensors are tiny, so a second thread gains little on an idle
 # machine, and on a busy one (several jobs sharing two cores) two threads per process made SAE
@@ -34,6 +34,12 @@ def tiny_run(tmp_path_factory) -> RunPaths:
     """A read-only tiny run (data + MLP + activations). Tests that write into a run copy it first
     with `copy_run`."""
     return build_tiny_run(tmp_path_factory.mktemp("tiny_run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run_other_slots(tmp_path_factory) -> RunPaths:
+    """The tiny run on the task of OTHER_SLOTS slots per column (not the default 4), read-only."""
+    return build_tiny_run(tmp_path_factory.mktemp("tiny_run_other_slots"), slots=OTHER_SLOTS)
 
 
 @pytest.fixture

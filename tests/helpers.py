@@ -58,11 +58,17 @@ def tiny_sae_flags(architecture: str) -> list:
 TINY = {"n_train": 600, "n_val": 100, "n_test": 100, "d_mlp": 32, "d_hidden": 64, "epochs": 5, "batch_size": 128}
 
 
-def build_tiny_run(run_dir: Path) -> RunPaths:
-    """Stages 1-3 (data, MLP, activations) of the TINY run into `run_dir`, through the scripts' main()."""
+# the task of the tiny run at another L than the default 4: the smallest, so its grammar is quick to build
+OTHER_SLOTS = 3
+
+
+def build_tiny_run(run_dir: Path, slots: int | None = None) -> RunPaths:
+    """Stages 1-3 (data, MLP, activations) of the TINY run into `run_dir`, through the scripts' main();
+    `slots`: the task's L (default: the generator's, 4). The later stages read it from the run."""
     common = ["--run-dir", str(run_dir), "--quiet"]
     data_generator.main(data_generator.parse_args(
-        common + [f"--n-train={TINY['n_train']}", f"--n-val={TINY['n_val']}", f"--n-test={TINY['n_test']}"]))
+        common + [f"--n-train={TINY['n_train']}", f"--n-val={TINY['n_val']}", f"--n-test={TINY['n_test']}"]
+        + ([f"--slots={slots}"] if slots is not None else [])))
     train_mlp.main(train_mlp.parse_args(
         common + [f"--d-mlp={TINY['d_mlp']}", f"--d-hidden={TINY['d_hidden']}", f"--epochs={TINY['epochs']}",
                   f"--batch-size={TINY['batch_size']}"]))

@@ -21,7 +21,7 @@ from common import provenance
 from common.io import atomic_group, read_metrics, require_inputs
 from common.summary import number_at
 from dataset.data_loader import load_excel
-from dataset.task import REFERENCE_INPUTS, ground_truth
+from dataset.task import task_of
 from sae.splice import chunked_pass
 from viz import data as vd
 from viz import distributions, heatmap, overview, sankey, training
@@ -59,7 +59,7 @@ class ReportInputs:
     card_contrib: np.ndarray         # [d_sae, d_hidden] mean (h - b_dec) * W_enc[:, i] where feature i fires
     sankey: vd.SankeyData
     profiles: vd.FeatureProfiles     # the cards' quantile examples, ground-truth profiles, neighbours
-    combo_maps: dict                 # var -> (means [16, 10, d_sae], counts [16, 10])
+    combo_maps: dict                 # var -> (means [L*L, 10, d_sae], counts [L*L, 10])
     heatmap: dict | None
     mono_threshold: float
     ultralow: float
@@ -100,9 +100,11 @@ class ReportInputs:
 
     def fresh_gt_row(self, s: int) -> dict:
         if self._gt is None:
-            self._gt = {k: v.tolist() for k, v in ground_truth(self.x_fresh).items()}
-            self._gt["input"] = ["".join(map(str, r[:4])) + "|" + str(r[4]) + " " + "".join(map(str, r[5:9])) + "|" + str(r[9])
-                                 for r in self.x_fresh.tolist()]
+            task = task_of(self.x_fresh)
+            L = task.slots
+            self._gt = {k: v.tolist() for k, v in task.ground_truth(self.x_fresh).items()}
+            self._gt["input"] = ["".join(map(str, r[:L])) + "|" + str(r[L]) + " " + "".join(map(str, r[L + 1:2 * L + 1]))
+                                 + "|" + str(r[2 * L + 1]) for r in self.x_fresh.tolist()]
         return {k: self._gt[k][s] for k in ("input", "a", "b", "target")}
 
 
@@ -110,8 +112,9 @@ def heatmap_inputs(labels, x: torch.Tensor, features, neurons) -> dict | None:
     """The labels' F1 matrices plus the counts that give each cell's precision, recall and support."""
     if labels.feature_f1 is None or not len(labels.concept_names):
         return None
-    cs = concept_set()
-    gt = ground_truth(x)
+    task = task_of(x)
+    cs = concept_set(task)
+    gt = task.ground_truth(x)
     support = np.array([int(cs.concepts[cs.column(n)].holds(gt).sum()) for n in labels.concept_names])
     n = len(x)
     return {"concepts": list(labels.concept_names), "support": support,
@@ -128,7 +131,7 @@ def load_splits(paths, mlp=None):
     for split in SPLITS:
         p = paths.split_xlsx(split)
         require_inputs(paths, f"{split}_xlsx")
-        x, y = load_excel(p)
+        x, y = load_excel(p, None if mlp is None else mlp.task)
         if mlp is not None:
             provenance.require_made_from(paths.mlp, mlp.provenance, split, p, provenance.rows_digest(x, y),
                                          f"run train_mlp.py --run-dir {paths.root} (and the stages after it) first")
@@ -229,7 +232,8 @@ def write_reports(paths, rd: ReportInputs, temps: dict | None = None, on_step=_n
                 "sankey": lambda: sankey.build(paths, rd), "index": lambda: overview.build(paths, rd, metrics),
                 "training": lambda: training.build(paths, rd.subtitle, rd.footer),
                 # no plotly chart: its own forward pass and tables
-                "probe": lambda: (probe_html(rd.mlp, rd.sae, rd.features, REFERENCE_INPUTS, nav, rd.footer), 0)}
+                "probe": lambda: (probe_html(rd.mlp, rd.sae, rd.features, rd.mlp.task.reference_inputs, nav,
+                                                  rd.footer), 0)}
     for name, prop in PAGES.items():
         t2 = time.time()
         target = getattr(paths, prop)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, ground_truth
+from dataset.task import N_DIGITS, Task, task_of, task_of_truth
 from sae.splice import CHUNK, iter_chunks
 
 HIST_BINS = 20          # bins of each feature's activation histogram (0, max_act]
@@ -28,14 +28,18 @@ TOP_INPUTS = 8          # top-activating inputs stored per feature card
 # inputs behind the input -> neuron links (10 resampled forward passes each): ~50 per (pointer
 # combination, target) cell, a quarter of the cost of all 32768
 N_RESAMPLE = 8192
-INPUT_NAMES = ("c1[0]", "c1[1]", "c1[2]", "c1[3]", "p1", "c2[0]", "c2[1]", "c2[2]", "c2[3]", "p2")
-N_COMBOS = N_SLOTS * N_SLOTS
 SPARSE_SHARE = 0.05     # below this share of active entries the reductions run over the nonzeros
 
 
+def input_names(task: Task) -> tuple:
+    """The name of each input position: c1[0..L-1], p1, c2[0..L-1], p2."""
+    names = dict(zip(task.digit_positions, task.digit_variables)) | {task.p1: "p1", task.p2: "p2"}
+    return tuple(names[i] for i in range(task.n_inputs))
+
+
 def pointer_combo(gt: dict) -> torch.Tensor:
-    """p1 * 4 + p2 for each input [n]: the 16 pointer combinations."""
-    return gt["p1"] * N_SLOTS + gt["p2"]
+    """p1 * L + p2 for each input [n]: the L * L pointer combinations (16 at L = 4)."""
+    return gt["p1"] * task_of_truth(gt).slots + gt["p2"]
 
 
 @dataclass
@@ -50,10 +54,10 @@ class FreshStats:
     mean_h_firing: torch.Tensor  # [d_sae, d_hidden] mean hidden vector over the inputs where it fires
     h: torch.Tensor             # [n, d_hidden] hidden layer
     columns: dict               # feature id -> its activations where it fires (the features asked for)
-    cell_counts: torch.Tensor   # [16, 10] inputs per (pointer combination, target)
-    cell_h: torch.Tensor        # [16, 10, d_hidden] summed h per cell
-    cell_f: torch.Tensor        # [16, 10, d_sae] summed f per cell
-    combo_value: dict           # var ("a", "b") -> (mean f [16, 10, d_sae], counts [16, 10])
+    cell_counts: torch.Tensor   # [L*L, 10] inputs per (pointer combination, target)
+    cell_h: torch.Tensor        # [L*L, 10, d_hidden] summed h per cell
+    cell_f: torch.Tensor        # [L*L, 10, d_sae] summed f per cell
+    combo_value: dict           # var ("a", "b") -> (mean f [L*L, 10, d_sae], counts [L*L, 10])
     nz_rows: torch.Tensor = None  # [nnz] input index of every firing (feature, input) pair
     nz_cols: torch.Tensor = None  # [nnz] its feature
     nz_vals: torch.Tensor = None  # [nnz] its activation
@@ -62,16 +66,18 @@ class FreshStats:
 @torch.no_grad()
 def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=(),
                 sparse: bool | None = None) -> FreshStats:
-    """One chunked pass over the inputs x [n, 10] (`sae.splice.iter_chunks`, on the models' device);
+    """One chunked pass over the inputs x [n, 2L+2] (`sae.splice.iter_chunks`, on the models' device);
     `hist_max` [d_sae] fixes each feature's histogram range (its max activation on these inputs, from
     the labels). `sparse`: reduce over the nonzeros only (None: when at most SPARSE_SHARE of the
     chunk's entries fire); both give the same numbers."""
     n, d_sae, d_hidden = len(x), sae.cfg.d_sae, mlp.cfg.d_hidden
-    gt = ground_truth(x)
+    task = task_of(x)
+    n_combos = task.slots ** 2
+    gt = task.ground_truth(x)
     combo = pointer_combo(gt)
     cell = combo * N_DIGITS + gt["target"]                                            # [n] in 0..159
     groups = {"cell": cell, "a": combo * N_DIGITS + gt["a"], "b": combo * N_DIGITS + gt["b"]}
-    G = N_COMBOS * N_DIGITS
+    G = n_combos * N_DIGITS
     # one scatter per chunk into the 1600 (p1, p2, a, b) cells; the three groupings are sums of those
     fine = (combo * N_DIGITS + gt["a"]) * N_DIGITS + gt["b"]                           # [n] in 0..1599
     fine_sum = torch.zeros(G * N_DIGITS, d_sae, dtype=torch.float64)
@@ -119,11 +125,11 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
     hist = hist.view(d_sae, HIST_BINS)
     counts = hist.sum(1)                                   # every firing lands in exactly one bin
     # fine cells (combo, a, b) -> (combo, target = |a - b|), (combo, a), (combo, b)
-    fc = fine_sum.view(N_COMBOS, N_DIGITS, N_DIGITS, d_sae)
+    fc = fine_sum.view(n_combos, N_DIGITS, N_DIGITS, d_sae)
     a_idx, b_idx = torch.meshgrid(torch.arange(N_DIGITS), torch.arange(N_DIGITS), indexing="ij")
     t_idx = (a_idx - b_idx).abs().flatten()                                            # [100]
-    by_target = torch.zeros(N_COMBOS, N_DIGITS, d_sae, dtype=torch.float64).index_add_(
-        1, t_idx, fc.reshape(N_COMBOS, N_DIGITS * N_DIGITS, d_sae))
+    by_target = torch.zeros(n_combos, N_DIGITS, d_sae, dtype=torch.float64).index_add_(
+        1, t_idx, fc.reshape(n_combos, N_DIGITS * N_DIGITS, d_sae))
     sums = {"cell": by_target.view(G, d_sae), "a": fc.sum(2).reshape(G, d_sae), "b": fc.sum(1).reshape(G, d_sae)}
     top_idx[top_val <= 0] = -1
     top_val[top_val <= 0] = 0
@@ -132,14 +138,14 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
     combo_value = {}
     for var in ("a", "b"):
         c = torch.bincount(groups[var], minlength=G)
-        combo_value[var] = ((sums[var] / c.clamp_min(1).unsqueeze(1)).view(N_COMBOS, N_DIGITS, d_sae).numpy(),
-                            c.view(N_COMBOS, N_DIGITS).numpy())
+        combo_value[var] = ((sums[var] / c.clamp_min(1).unsqueeze(1)).view(n_combos, N_DIGITS, d_sae).numpy(),
+                            c.view(n_combos, N_DIGITS).numpy())
     return FreshStats(
         n=n, counts=counts, hist=hist, hist_max=hist_max, top_val=top_val.T.contiguous(),
         top_idx=top_idx.T.contiguous(), mean_h_firing=(h_firing / counts.clamp_min(1).unsqueeze(1)).float(),
         h=h_all, columns={u: torch.cat(v).numpy() if v else np.zeros(0) for u, v in keep.items()},
-        cell_counts=cell_counts.view(N_COMBOS, N_DIGITS), cell_h=cell_h.view(N_COMBOS, N_DIGITS, d_hidden),
-        cell_f=sums["cell"].view(N_COMBOS, N_DIGITS, d_sae), combo_value=combo_value,
+        cell_counts=cell_counts.view(n_combos, N_DIGITS), cell_h=cell_h.view(n_combos, N_DIGITS, d_hidden),
+        cell_f=sums["cell"].view(n_combos, N_DIGITS, d_sae), combo_value=combo_value,
         nz_rows=torch.cat([t[0] for t in nz]), nz_cols=torch.cat([t[1] for t in nz]), nz_vals=torch.cat([t[2] for t in nz]))
 
 
@@ -147,10 +153,11 @@ def fresh_stats(mlp, sae, x: torch.Tensor, hist_max: torch.Tensor, keep_columns=
 def resample_input_effects(mlp, x: torch.Tensor, h: torch.Tensor, group: torch.Tensor, n_groups: int,
                            seed: int, device="cpu") -> torch.Tensor:
     """Sum over each group's inputs of |h'_j - h_j| when input position p is resampled from another input:
-    [n_groups, 10, d_hidden] (divide by the group's size for the mean)."""
+    [n_groups, 2L+2, d_hidden] (divide by the group's size for the mean)."""
     g = torch.Generator().manual_seed(seed)
-    out = torch.zeros(n_groups, N_INPUTS, h.shape[1], dtype=torch.float64)
-    for p in range(N_INPUTS):
+    n_inputs = task_of(x).n_inputs
+    out = torch.zeros(n_groups, n_inputs, h.shape[1], dtype=torch.float64)
+    for p in range(n_inputs):
         perm = torch.randperm(len(x), generator=g)
         xp = x.clone()
         xp[:, p] = x[perm, p]
@@ -165,22 +172,24 @@ def resample_input_effects(mlp, x: torch.Tensor, h: torch.Tensor, group: torch.T
 class SankeyData:
     """Per (pointer combination, target) cell: input count, summed h, summed feature activations and
     summed |resample effect| of every input position on every neuron."""
-    counts: torch.Tensor        # [16, 10]
-    h_sum: torch.Tensor         # [16, 10, d_hidden]
-    f_sum: torch.Tensor         # [16, 10, d_sae]
-    input_effect: torch.Tensor  # [16, 10, 10, d_hidden], summed over the resampled inputs of each cell
-    resample_counts: torch.Tensor  # [16, 10] resampled inputs per cell
+    counts: torch.Tensor        # [L*L, 10]
+    h_sum: torch.Tensor         # [L*L, 10, d_hidden]
+    f_sum: torch.Tensor         # [L*L, 10, d_sae]
+    input_effect: torch.Tensor  # [L*L, 10, 10, d_hidden], summed over the resampled inputs of each cell
+    resample_counts: torch.Tensor  # [L*L, 10] resampled inputs per cell
 
 
 def sankey_data(mlp, x: torch.Tensor, fs: FreshStats, seed: int, device="cpu", n_resample: int = N_RESAMPLE) -> SankeyData:
     """Cell sums for the Sankey; the input -> neuron effects from the first `n_resample` inputs (their
     means are taken over those inputs' cells, see `resample_counts`)."""
-    gt = ground_truth(x)
+    task = task_of(x)
+    n_combos = task.slots ** 2
+    gt = task.ground_truth(x)
     cell = pointer_combo(gt) * N_DIGITS + gt["target"]
     m = min(n_resample, len(x))
-    eff = resample_input_effects(mlp, x[:m], fs.h[:m], cell[:m], N_COMBOS * N_DIGITS, seed, device)
-    rc = torch.bincount(cell[:m], minlength=N_COMBOS * N_DIGITS).view(N_COMBOS, N_DIGITS)
-    return SankeyData(fs.cell_counts, fs.cell_h, fs.cell_f, eff.view(N_COMBOS, N_DIGITS, N_INPUTS, -1), rc)
+    eff = resample_input_effects(mlp, x[:m], fs.h[:m], cell[:m], n_combos * N_DIGITS, seed, device)
+    rc = torch.bincount(cell[:m], minlength=n_combos * N_DIGITS).view(n_combos, N_DIGITS)
+    return SankeyData(fs.cell_counts, fs.cell_h, fs.cell_f, eff.view(n_combos, N_DIGITS, task.n_inputs, -1), rc)
 
 
 # the feature cards' view of each feature (sae_vis / Neuronpedia style)
@@ -209,7 +218,7 @@ def feature_profiles(fs: FreshStats, x: torch.Tensor, W_dec: torch.Tensor, w_out
     """From the nonzeros of `fresh_stats` (inputs x [n, 10]): see FeatureProfiles. W_dec [d_sae, d_in],
     w_out [d_sae] (W_dec @ w_head)."""
     d_sae = W_dec.shape[0]
-    gt = ground_truth(x)
+    gt = task_of(x).ground_truth(x)
     r, c, v = fs.nz_rows.long(), fs.nz_cols.long(), fs.nz_vals.double()               # [nnz]
     w = w_out.double().cpu()
     binned, values, corr, slope = {}, {}, {}, {}

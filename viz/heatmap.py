@@ -7,6 +7,8 @@
   labelled with the feature most specific to it (see `combo_map`) and coloured by how strongly
   that feature switches on there.
 """
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -95,25 +97,27 @@ def unit_map(kind: str, table, f1: np.ndarray, concepts: list, n_act: np.ndarray
 
 def combo_map(means: np.ndarray, counts: np.ndarray, var: str, labels_of, max_act: np.ndarray) -> tuple[go.Figure, str]:
     """Pointer combination x value of `var`: which feature carries each cell (the reference's view).
-    means [16, 10, d_sae]: mean activation of each feature on the cell's inputs; max_act [d_sae].
+    means [L*L, 10, d_sae]: mean activation of each feature on the cell's inputs (rows p1 * L + p2); max_act [d_sae].
 
     A cell's feature is the one whose mean activation rises most there above its mean over all
     inputs, in units of its own maximum ("lift"): the feature most specific to the cell, rather than
     one that is large everywhere."""
     w = counts[..., None]
     overall = (means * w).sum((0, 1)) / max(counts.sum(), 1)                          # [d_sae]
-    lift = (means - overall) / np.maximum(max_act, 1e-12)                              # [16, 10, d_sae]
-    order = np.argsort(-lift, axis=-1)[..., :3]                                        # [16, 10, 3]
+    lift = (means - overall) / np.maximum(max_act, 1e-12)                              # [L*L, 10, d_sae]
+    order = np.argsort(-lift, axis=-1)[..., :3]                                        # [L*L, 10, 3]
     top = order[..., 0]
     z = np.clip(np.take_along_axis(lift, top[..., None], -1)[..., 0], 0, 1)
-    rows = [f"p1={i // 4}, p2={i % 4}" for i in range(16)]
+    n_combos = means.shape[0]
+    slots = math.isqrt(n_combos)
+    rows = [f"p1={i // slots}, p2={i % slots}" for i in range(n_combos)]
     strong = (counts > 0) & (z >= MIN_CELL_LIFT)
     # a label where the carrying feature changes along the row (not on every cell: ids would be a wall)
     starts = np.ones_like(strong)
     starts[:, 1:] = (top[:, 1:] != top[:, :-1]) | ~strong[:, :-1]
     text = np.where(strong & starts, np.char.add("f", top.astype(str)), "")
     hover = np.empty(top.shape, dtype=object)
-    for i in range(16):
+    for i in range(n_combos):
         for j in range(means.shape[1]):
             lines = [f"f{u} ({labels_of(u)}): mean {means[i, j, u]:.3f} vs {overall[u]:.3f} overall, lift {lift[i, j, u]:+.2f}"
                      for u in order[i, j]]

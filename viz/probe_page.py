@@ -3,7 +3,7 @@
 The page holds every weight it needs (float32, base64) and a plain-JavaScript forward pass
 (`viz/static/probe.js`, inlined), so it works from disk with no network and no plotting library:
 
-    x [10 ints] -> encode [16] -> fc1 -> ReLU -> fc2 -> ReLU = h [d_hidden] -> head -> MLP prediction
+    x [2L+2 ints] -> encode [4L] -> fc1 -> ReLU -> fc2 -> ReLU = h [d_hidden] -> head -> MLP prediction
     h -> SAE: pre = (h - b_dec) @ W_enc + b_enc -> f = act(pre) [d_sae] -> h_hat = f @ W_dec + b_dec
     h_hat -> head -> spliced prediction
 
@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from common.io import PipelineError, atomic_write_text
-from dataset.task import N_DIGITS, N_INPUTS, N_SLOTS, P1, P2
-from mlp.mlp_definition import DIGIT_POSITIONS
+from dataset.task import N_DIGITS
 
 JS_PATH = Path(__file__).resolve().parent / "static" / "probe.js"
 FEATURE_COLUMNS = ("unit", "explanation", "score", "status")
@@ -48,7 +47,7 @@ def _labels(features: pd.DataFrame) -> dict:
 
 
 def probe_payload(mlp, sae, features: pd.DataFrame, reference_inputs) -> dict:
-    """Everything probe.js needs: the task's layout, the weights, the labels and the reference inputs."""
+    """Everything probe.js needs: the task's layout (the MLP's task), the weights, the labels and the reference inputs."""
     d_hidden, d_in = mlp.cfg.d_hidden, sae.cfg.d_in
     if d_in != d_hidden:
         raise PipelineError(f"SAE d_in = {d_in} but the MLP's hidden layer has d_hidden = {d_hidden}; "
@@ -58,10 +57,10 @@ def probe_payload(mlp, sae, features: pd.DataFrame, reference_inputs) -> dict:
     if arch == "jumprelu":
         sae_w["threshold"] = _b64(sae.threshold)                      # [d_sae] exp(log_threshold)
     return {
-        "task": {"n_inputs": N_INPUTS, "n_digits": N_DIGITS, "n_slots": N_SLOTS, "p1": P1, "p2": P2,
-                 "digit_positions": list(DIGIT_POSITIONS)},
+        "task": {"n_inputs": mlp.task.n_inputs, "n_digits": N_DIGITS, "n_slots": mlp.task.slots, "p1": mlp.task.p1,
+                 "p2": mlp.task.p2, "digit_positions": list(mlp.task.digit_positions)},
         "mlp": {"d_in": mlp.fc1.in_features, "d_mlp": mlp.cfg.d_mlp, "d_hidden": d_hidden,
-                "fc1_w": _b64(mlp.fc1.weight), "fc1_b": _b64(mlp.fc1.bias),      # [d_mlp, 16], [d_mlp]
+                "fc1_w": _b64(mlp.fc1.weight), "fc1_b": _b64(mlp.fc1.bias),      # [d_mlp, 4L], [d_mlp]
                 "fc2_w": _b64(mlp.fc2.weight), "fc2_b": _b64(mlp.fc2.bias),      # [d_hidden, d_mlp]
                 "head_w": _b64(mlp.head.weight), "head_b": _b64(mlp.head.bias)},  # [1, d_hidden], [1]
         "sae": {"architecture": arch, "d_in": d_in, "d_sae": sae.cfg.d_sae, "k": getattr(sae.cfg, "k", None), **sae_w},
@@ -126,7 +125,7 @@ BODY = """
   <div class="row">
     <label for="x-input">x =</label>
     <input id="x-input" type="text" spellcheck="false" autocomplete="off" aria-describedby="x-help">
-    <span class="note" id="x-help">ten integers: four digits 0-9, p1 0-3, four digits 0-9, p2 0-3 (spaces or commas)</span>
+    <span class="note" id="x-help">@X_HELP@ (spaces or commas)</span>
   </div>
   <div class="row" style="margin-top:8px"><span class="note">Reference inputs:</span><span id="refs" class="row"></span></div>
   <p id="msg" role="alert"></p>
@@ -162,6 +161,16 @@ BODY = """
 """
 
 
+_WORDS = dict(enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                        "sixteen seventeen eighteen".split()))
+
+
+def input_help(task) -> str:
+    """What the input box takes, e.g. "ten integers: four digits 0-9, p1 0-3, four digits 0-9, p2 0-3"."""
+    n, L = _WORDS.get(task.n_inputs, str(task.n_inputs)), _WORDS.get(task.slots, str(task.slots))
+    return f"{n} integers: {L} digits 0-9, p1 0-{task.slots - 1}, {L} digits 0-9, p2 0-{task.slots - 1}"
+
+
 def probe_html(mlp, sae, features: pd.DataFrame, reference_inputs, nav=(), footer: str = "") -> str:
     """The page as one string. `nav`: (href, title) links for the header (e.g. back to index.html);
     `footer`: what the page was made from (`common.provenance.footer`)."""
@@ -175,7 +184,7 @@ def probe_html(mlp, sae, features: pd.DataFrame, reference_inputs, nav=(), foote
         f"<title>Feature probe</title><style>{CSS}</style></head><body>"
         f"<header><h1>Feature probe: the MLP and its SAE ({html.escape(arch)}, "
         f"{sae.cfg.d_sae} features) on your input</h1><nav>{links}</nav></header>"
-        f"{BODY}"
+        f"{BODY.replace('@X_HELP@', html.escape(input_help(mlp.task)))}"
         + (f'<footer class="provenance">{html.escape(footer)}</footer>' if footer else "")
         + f'<script type="application/json" id="probe-data">{payload}</script>'
         f"<script>{JS_PATH.read_text(encoding='utf-8')}</script></body></html>\n")

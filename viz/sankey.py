@@ -16,7 +16,7 @@ pick the selection and `Plotly.react` redraws, so the page needs no server.
 import numpy as np
 
 from viz.common import esc, json_for_script, page, section
-from viz.data import INPUT_NAMES
+from viz.data import input_names
 
 N_FEATURES = 8          # features drawn per selection (largest |effect on the output|); the rest: one node
 N_NEURONS = 8           # neurons drawn (largest |contribution| into the drawn features)
@@ -58,7 +58,7 @@ def selection(sd, combo: int | None, tgt: int | None, W_enc, b_dec, w_out, bias:
         for j in np.argsort(-np.abs(contrib[:, k]))[:NEURONS_PER_FEATURE]:
             chosen[int(j)] = max(chosen.get(int(j), 0.0), abs(float(contrib[j, k])))
     neurons = sorted(chosen, key=lambda j: -chosen[j])[:N_NEURONS]
-    nodes = ([f"i{p}" for p in range(len(INPUT_NAMES))] + [f"n{j}" for j in neurons] + [f"f{i}" for i in feats]
+    nodes = ([f"i{p}" for p in range(sd.input_effect.shape[2])] + [f"n{j}" for j in neurons] + [f"f{i}" for i in feats]
              + ["rest", "bias", "out"])
     index = {k: i for i, k in enumerate(nodes)}
     src, dst, val = [], [], []
@@ -94,15 +94,17 @@ def build(paths, rd) -> tuple[str, int]:
     w_out = rd.w_out.numpy()
     # the spliced prediction is head(W_dec f + b_dec) = w_head . b_dec + head bias + sum_i f_i (W_dec[i] . w_head)
     bias = float(rd.mlp.head.bias.detach().cpu()[0] + rd.mlp.head.weight.detach().cpu()[0] @ rd.sae.b_dec.detach().cpu())
+    task = rd.mlp.task
+    n_combos, names_in = task.slots ** 2, input_names(task)
     data = {}
-    for combo in [None] + list(range(16)):
+    for combo in [None] + list(range(n_combos)):
         for tgt in [None] + list(range(sd.counts.shape[1])):
             s = selection(sd, combo, tgt, W_enc, b_dec, w_out, bias)
             if s is not None:
                 data[f"{'all' if combo is None else combo}|{'all' if tgt is None else tgt}"] = s
     used = {k for s in data.values() for k in s.get("nodes", [])}
     short = lambda e: e if len(e) <= 22 else e[:21] + "…"
-    names = {k: (f"input {INPUT_NAMES[int(k[1:])]}" if k[0] == "i" else
+    names = {k: (f"input {names_in[int(k[1:])]}" if k[0] == "i" else
                  f"n{k[1:]}: {short(rd.neuron_label(int(k[1:])))}" if k[0] == "n" else
                  f"f{k[1:]}: {short(rd.feature_label(int(k[1:])))}" if k[0] == "f" else
                  "other features" if k == "rest" else f"baseline (bias) {bias:+.2f}" if k == "bias" else "prediction")
@@ -118,13 +120,13 @@ def build(paths, rd) -> tuple[str, int]:
                 f"(mean target {full.get('target', float('nan')):.2f}): the baseline {bias:+.2f} (head bias + w_head·b_dec, the "
                 f"prediction with every feature off) plus the features' contributions{top_f}.")
     combo_opts = '<option value="all">all</option>' + "".join(
-        f'<option value="{c}">p1={c // 4}, p2={c % 4}</option>' for c in range(16))
+        f'<option value="{c}">p1={c // task.slots}, p2={c % task.slots}</option>' for c in range(n_combos))
     tgt_opts = '<option value="all">all</option>' + "".join(
         f'<option value="{t}">{t}</option>' for t in range(sd.counts.shape[1]))
     controls = (f'<div style="margin:4px 0 8px">Pointer combination <select id="sel-combo">{combo_opts}</select> '
                 f'&nbsp; Target |a - b| <select id="sel-target">{tgt_opts}</select> '
                 f'&nbsp; <span id="sel-info" style="color:#5b6577"></span></div>')
-    caption = (run_note + f" Flow from the ten input positions through the neurons to the SAE features and the prediction, for the "
+    caption = (run_note + f" Flow from the {'ten' if task.n_inputs == 10 else task.n_inputs} input positions through the neurons to the SAE features and the prediction, for the "
                f"fresh inputs of the chosen selection; the {N_FEATURES} features with the largest mean effect on the "
                f"prediction are drawn (the others summed into one node), with the {N_NEURONS} neurons that feed them most (links under "
                f"{MIN_SHARE:.0%} of a feature's largest are left out), and the baseline. Link widths are real quantities, one per layer: "
@@ -139,7 +141,7 @@ def build(paths, rd) -> tuple[str, int]:
     script = f"""<script>
 const SANKEY = {json_for_script(data)};
 const NAMES = {json_for_script(names)};
-const INPUTS = {json_for_script(list(INPUT_NAMES))};
+const INPUTS = {json_for_script(list(names_in))};
 const NODE_COLOR = {{i: '#7f8c8d', n: '#8e44ad', f: '#2f5fd0', o: '#1d2330', r: '#95a5c6', b: '#e67e22'}};
 const BIAS = {bias!r};
 function linkText(a, b, v) {{

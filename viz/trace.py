@@ -24,7 +24,7 @@ def _r(a, digits=4) -> list:
 
 def trace_sheet(splits: list, x: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, spliced: torch.Tensor,
                 h: torch.Tensor, f: torch.Tensor, explanation: list) -> Sheet:
-    """splits: a split name per row; x [n, 10]; y, pred, spliced [n]; h [n, d_hidden]; f [n, d_sae] dense."""
+    """splits: a split name per row; x [n, 2L+2]; y, pred, spliced [n]; h [n, d_hidden]; f [n, d_sae] dense."""
     gt = ground_truth(x)
     n_val, n_idx = h.topk(min(TOP, h.shape[1]), dim=1)                                  # [n, 10]
     f_val, f_idx = f.topk(min(TOP, f.shape[1]), dim=1)                                  # [n, 10]
@@ -36,7 +36,7 @@ def trace_sheet(splits: list, x: torch.Tensor, y: torch.Tensor, pred: torch.Tens
             gt["p1"].tolist(), gt["p2"].tolist(), gt["a"].tolist(), gt["b"].tolist(), gt["a-b"].tolist(),
             y.long().tolist(), _r(pred), _r(err), (pred.round() == y.round()).tolist(), _r(spliced),
             (f > 0).sum(1).tolist()]
-    widths = [7, 7, 29, 5, 5, 5, 5, 6, 7, 10, 9, 8, 10, 9]
+    widths = [7, 7, max(29, 3 * x.shape[1] - 1), 5, 5, 5, 5, 6, 7, 10, 9, 8, 10, 9]
     styles = [0, 0, 0, 0, 0, 0, 0, 0, 0, DECIMAL_STYLE, DECIMAL_STYLE, 0, DECIMAL_STYLE, 0]
     n_active = (f > 0).sum(1)
     for k in range(n_idx.shape[1]):

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from analysis.absorption import HIERARCHIES, Hierarchy, absorbed_by, absorption
+from analysis.absorption import Hierarchy, absorbed_by, absorption, hierarchies_of
 from analysis.concepts import explanation_truth
 from analysis.controls import random_direction_acts
-from dataset.task import ground_truth, sample_inputs
+from dataset.task import Task, ground_truth, sample_inputs
 
 P1_0 = Hierarchy("pointer", "p1 = 0", tuple(f"p1 = 0 & p2 = {j}" for j in range(4)))
 SIGN = Hierarchy("sign", "a - b >= 1", tuple(f"a - b = {v}" for v in range(1, 10)))
@@ -77,7 +77,7 @@ def test_neurons_and_random_directions_run_through_the_same_function(streams):
     r_c, r = random_direction_acts(h_c, h, [0.25] * 8, seed=0)
     ab = absorption(r_c, xc, r, x)
     s = ab.summary("random_directions")
-    assert len(ab.table) == sum(len(hh.children) for hh in HIERARCHIES)
+    assert len(ab.table) == sum(len(hh.children) for hh in hierarchies_of(Task()))
     assert s["random_directions_absorption_parents_represented"] == 0 and s["random_directions_absorption_full"] is None
     assert ab.table["full"].isna().all()
 

@@ -6,8 +6,8 @@ import torch
 from analysis.causal import ablate, ablation_effects, clamp, effects_table
 from analysis.concepts import cell_index, concept_set
 from analysis.explain import explain_units
-from analysis.interchange import DEPENDS_ON, interchange_suite, interchange_test, resample_variable, uses_any
-from dataset.task import ground_truth, sample_inputs
+from analysis.interchange import depends_on, interchange_suite, interchange_test, resample_variable, uses_any
+from dataset.task import Task, ground_truth, sample_inputs
 from mlp.mlp_definition import MLPConfig, PointerMLP
 from sae.base import SAEConfig
 from sae.registry import build_sae, sae_config
@@ -67,7 +67,7 @@ def test_effects_table_against_a_per_input_computation(pair):
     ex = explain_units(f, x)
     table = effects_table(mlp, sae, f, ex, x)
     eff = ablation_effects(mlp, sae, f).double()                         # [n, d_sae]
-    gt, cs = ground_truth(x), concept_set()
+    gt, cs = ground_truth(x), concept_set(Task())
     cells = cell_index(gt)
     checked = 0
     for u in range(sae.cfg.d_sae):
@@ -106,6 +106,7 @@ class _OracleMLP(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.cfg = MLPConfig(d_hidden=4)
+        self.task = Task(self.cfg.slots)
         self.head = torch.nn.Linear(4, 1)
         with torch.no_grad():
             self.head.weight.copy_(torch.tensor([[1.0, 1.0, 0.0, 0.0]]))
@@ -148,9 +149,9 @@ def test_resample_pointer_keeps_digits():
 
 
 def test_interchange_groups_come_from_the_variables_column():
-    assert uses_any("a;p1", DEPENDS_ON["a"]) and uses_any("a-b", DEPENDS_ON["p2"])
-    assert not uses_any("b;p2", DEPENDS_ON["a"]) and not uses_any("", DEPENDS_ON["a"])
-    assert uses_any("c1[2]", DEPENDS_ON["a"]) and not uses_any("c2[2]", DEPENDS_ON["a"])
+    assert uses_any("a;p1", depends_on(Task())["a"]) and uses_any("a-b", depends_on(Task())["p2"])
+    assert not uses_any("b;p2", depends_on(Task())["a"]) and not uses_any("", depends_on(Task())["a"])
+    assert uses_any("c1[2]", depends_on(Task())["a"]) and not uses_any("c2[2]", depends_on(Task())["a"])
     # on the oracle, units 0 and 1 carry a - b: a table saying so makes the "a" group move every pair,
     # and the same table with their variables blanked leaves the group empty (nothing moves)
     mlp, sae = _OracleMLP(), _IdentityCodeSAE(4)

@@ -1,12 +1,14 @@
 """The concept grammar: names, deduplication, and truth against the task's own ground truth."""
 import torch
 
-from analysis.concepts import CORE_CONCEPTS, N_CELLS, cell_ground_truth, cell_index, concept_set
-from dataset.task import ground_truth, sample_inputs
+from analysis.concepts import cell_ground_truth, cell_index, concept_set, core_concepts
+from dataset.task import Task, ground_truth, sample_inputs
+
+TASK = Task()   # the default task, L = 4
 
 
 def test_truth_matrix_matches_direct_evaluation():
-    cs = concept_set()
+    cs = concept_set(TASK)
     x = sample_inputs(3000, seed=11)
     gt = ground_truth(x)
     T = cs.truth(x)                                                      # [n, C]
@@ -26,7 +28,7 @@ def test_truth_matrix_matches_direct_evaluation():
 
 
 def test_grammar_is_deduplicated_and_never_empty():
-    cs = concept_set()
+    cs = concept_set(TASK)
     cols = cs.cell_truth.T.numpy()
     assert len({c.tobytes() for c in cols}) == cs.n_cell                # no two identical cell concepts
     assert cs.cell_truth.any(0).all()                                   # no always-false concept
@@ -37,12 +39,12 @@ def test_grammar_is_deduplicated_and_never_empty():
 
 
 def test_core_concepts_and_cells():
-    cs = concept_set()
-    assert len(CORE_CONCEPTS) == 38
-    for name in CORE_CONCEPTS:
+    cs = concept_set(TASK)
+    assert len(core_concepts(TASK)) == 38
+    for name in core_concepts(TASK):
         cs.column(name)                                                 # all exist
-    cg = cell_ground_truth()
-    assert torch.equal(cell_index(cg), torch.arange(N_CELLS))
+    cg = cell_ground_truth(TASK)
+    assert torch.equal(cell_index(cg, TASK), torch.arange(TASK.n_cells))
     x = sample_inputs(500, seed=3)
     gt = ground_truth(x)
     c = cell_index(gt)
@@ -51,11 +53,11 @@ def test_core_concepts_and_cells():
 
 
 def test_split_aware_grammar_adds_pointer_pair_and_value_concepts():
-    two, split = concept_set(), concept_set(pointer_pairs=True)
+    two, split = concept_set(TASK), concept_set(TASK, pointer_pairs=True)
     assert split.names[:two.n_cell] == two.names[:two.n_cell]          # the two-condition grammar, then the new ones
     new = split.names[two.n_cell:split.n_cell]
     assert new and all(n.startswith("p1 = ") and " & p2 = " in n and n.count(" & ") == 2 for n in new)
-    cg = cell_ground_truth()
+    cg = cell_ground_truth(TASK)
     col = split.column("p1 = 3 & p2 = 1 & a - b <= -1")
     expected = (cg["p1"] == 3) & (cg["p2"] == 1) & (cg["a-b"] <= -1)
     assert torch.equal(split.cell_truth[:, col], expected)

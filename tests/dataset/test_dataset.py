@@ -127,10 +127,10 @@ def test_changing_one_split_size_leaves_the_other_splits_rows_unchanged(tmp_path
     ([8, 9, 5, 1, 9, 2, 9, 4, 7, 12], "input_list[4] = 9: expected a pointer in 0..3"),   # the first bad value
 ])
 def test_input_problem_names_the_first_bad_value(values, problem):
-    assert task.input_problem(values) == problem
+    assert task.DEFAULT_TASK.input_problem(values) == problem
     if problem is not None:
-        assert task.input_problem(values, name="x").startswith("x")    # the caller's name for the list
+        assert task.DEFAULT_TASK.input_problem(values, name="x").startswith("x")    # the caller's name for the list
 
 
 def test_every_sampled_input_is_valid():
-    assert all(task.input_problem(v) is None for v in task.sample_inputs(500, seed=4).tolist())
+    assert all(task.DEFAULT_TASK.input_problem(v) is None for v in task.sample_inputs(500, seed=4).tolist())

@@ -2,7 +2,7 @@
 
 LibreOffice Calc (headless) converts the three data splits (dataset.data_loader.write_excel, written
 by dataset/data_generator.py) and the report trace (viz.trace.write_trace, written by
-feature_reports.py on a tiny run) to CSV, every sheet; each CSV must hold exactly the cells openpyxl
+feature_reports.py on a tiny run, at the default L = 4 and at another L) to CSV, every sheet; each CSV must hold exactly the cells openpyxl
 reads from the file, and the splits must parse back to the samples load_excel returns. openpyxl
 and calamine share assumptions about the format with our writers; a second, independent reader
 catches a file that only they accept.
@@ -21,6 +21,7 @@ import openpyxl
 import pytest
 
 from dataset.data_loader import COLUMNS, load_excel
+from tests.helpers import OTHER_SLOTS
 from tests.viz.test_feature_reports import shared_reports_run
 
 SPLITS = ("train", "val", "test")
@@ -81,11 +82,15 @@ def assert_sheet_equal(csv_rows: list[list[str]], sheet, where: str) -> None:
                 assert got == want, f"{where}: row {r} col {c}: {got!r} != {want!r}"
 
 
-@pytest.fixture(scope="module")
-def workbooks(tiny_run, tmp_path_factory):
-    """{name: (xlsx path, {sheet name: CSV rows})} for the splits and the trace, converted once."""
+@pytest.fixture(scope="module", params=["default", "other_slots"])
+def workbooks(request, tmp_path_factory):
+    """{name: (xlsx path, {sheet name: CSV rows})} for the splits and the trace, converted once, of the
+    tiny run at L = 4 and of the one at tests.helpers.OTHER_SLOTS (2L + 2 integers per input cell)."""
     soffice()                                  # skip (or fail under CI) before building anything
-    reports_paths, _ = shared_reports_run(tiny_run, tmp_path_factory)
+    other = request.param == "other_slots"
+    tiny_run = request.getfixturevalue("tiny_run_other_slots" if other else "tiny_run")
+    reports_paths, _ = shared_reports_run(tiny_run, tmp_path_factory,
+                                          "shared_reports_run_other_slots" if other else "shared_reports_run")
     files = {split: tiny_run.split_xlsx(split) for split in SPLITS}
     files["trace"] = reports_paths.trace_xlsx
     tmp = tmp_path_factory.mktemp("excel_apps")
@@ -119,6 +124,7 @@ def test_libreoffice_reads_the_samples_load_excel_returns(workbooks, split):
     path, csvs = workbooks[split]
     (rows,) = csvs.values()
     x, y = load_excel(path)
+    assert x.shape[1] == 2 * (OTHER_SLOTS if "other_slots" in str(path) else 4) + 2
     assert rows[0] == list(COLUMNS)
     assert len(rows) - 1 == len(x) > 0
     assert [r[0] for r in rows[1:]] == [str(xi) for xi in x.tolist()]

@@ -12,7 +12,7 @@ from analysis.causal import ablate
 from analysis.labels import build_labels
 from analysis.labels_io import read_labels, read_table
 from common.io import PipelineError, read_metrics
-from dataset.task import REFERENCE_INPUTS
+from dataset.task import REFERENCE_INPUTS, Task
 from mlp.mlp_definition import load_mlp
 from sae.registry import build_sae, sae_config
 from tests.helpers import save_run_sae
@@ -153,7 +153,7 @@ def test_labels_read_back_as_built_and_effects_are_right(run):
     from analysis.concepts import concept_set
     # the explanation's truth on x: recompute through the grammar by name (ramps: the support)
     name = row["explanation"].split(" | ", 1)[1] if row["explanation_kind"] == "ramp" else row["explanation"]
-    holds = concept_set().truth(x)[:, concept_set().column(name)]
+    holds = concept_set(Task()).truth(x)[:, concept_set(Task()).column(name)]
     assert row["effect_where_true"] == pytest.approx(float(moved[holds].mean()), abs=1e-4)
     if (~holds).any():
         assert row["effect_where_false"] == pytest.approx(float(moved[~holds].mean()), abs=1e-4)

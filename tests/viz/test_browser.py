@@ -18,7 +18,7 @@ import pytest
 
 import feature_splitting
 from common.paths import RunPaths
-from tests.helpers import add_labelled_matryoshka
+from tests.helpers import OTHER_SLOTS, add_labelled_matryoshka
 from tests.viz.test_feature_reports import shared_reports_run
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,6 +46,12 @@ def browser():
 @pytest.fixture(scope="module")
 def reports(tiny_run, tmp_path_factory):
     return shared_reports_run(tiny_run, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def reports_other_slots(tiny_run_other_slots, tmp_path_factory):
+    """The reports of the tiny run on a task of another L (tests.helpers.OTHER_SLOTS)."""
+    return shared_reports_run(tiny_run_other_slots, tmp_path_factory, "shared_reports_run_other_slots")
 
 
 def open_page(browser, url: str, shot: Path, width: int = 1400):
@@ -81,7 +87,20 @@ def check_plots(page, expected: int) -> None:
 
 
 def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
+    check_every_report(browser, reports, tmp_path)
+
+
+def test_every_report_of_a_task_of_other_slots_opens_offline(browser, reports_other_slots, tmp_path):
+    """The same pages at L = 3: grids by pointer value, the Sankey's combinations, the probe's input."""
+    from mlp.mlp_definition import load_mlp
+    assert load_mlp(reports_other_slots[0].mlp).task.slots == OTHER_SLOTS
+    check_every_report(browser, reports_other_slots, tmp_path)
+
+
+def check_every_report(browser, reports, tmp_path) -> None:
+    from mlp.mlp_definition import load_mlp
     paths, stats = reports
+    task = load_mlp(paths.mlp).task
     # plots each page must show: index (monosemanticity bars, score histogram), map (features, neurons,
     # p1-p2 x a, p1-p2 x b), distributions
     # (1 density histogram, 2 activation grids), Sankey, training (MLP curves; SAE curves when its file
@@ -104,7 +123,7 @@ def test_every_report_opens_offline_without_errors(browser, reports, tmp_path):
             if name == paths.sankey_html.name:
                 check_sankey_filters(page)
             if name == paths.probe_html.name:
-                check_probe(page)
+                check_probe(page, task)
             if name == paths.compare_html.name:
                 rows = page.locator("table.compare tbody tr")
                 assert rows.count() == 2 and rows.first.inner_text().startswith("default")
@@ -155,11 +174,17 @@ def check_dashboard(page, stats) -> None:
         assert page.locator(f'a[href="{target}"]').count() >= 1, f"index.html does not link {target}"
 
 
-def check_probe(page) -> None:
-    """The probe page ran the models on its first reference input: a prediction is shown."""
+def check_probe(page, task) -> None:
+    """The probe page ran the models on its first reference input: a prediction is shown, and the page
+    refuses an input of the wrong length for its task."""
     page.wait_for_function("() => typeof window.probeModel === 'function'", timeout=10000)
-    out = page.evaluate("() => window.probeModel([8, 9, 5, 1, 3, 2, 9, 4, 7, 1])")
+    out = page.evaluate(f"() => window.probeModel({list(task.reference_inputs[0])})")
     assert isinstance(out["mlp"], (int, float)) and isinstance(out["spliced"], (int, float))
+    assert page.input_value("#x-input").split() == [str(v) for v in task.reference_inputs[0]]
+    assert f"p1 0-{task.slots - 1}" in page.locator("#x-help").inner_text()
+    page.fill("#x-input", " ".join(["1"] * (task.n_inputs - 1)))
+    page.wait_for_timeout(100)
+    assert f"expected {task.n_inputs} integers" in page.locator("#msg").inner_text()
 
 
 def check_sankey_filters(page) -> None:

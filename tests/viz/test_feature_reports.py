@@ -36,10 +36,10 @@ def build_reports_run(run_dir: Path):
     return RunPaths(run_dir), stats
 
 
-def shared_reports_run(tiny_run, tmp_path_factory):
+def shared_reports_run(tiny_run, tmp_path_factory, folder: str = "shared_reports_run"):
     """The tiny run copied, with a tiny SAE and its reports: built once per session (in a fixed folder
     of the session's temp dir, so tests/viz/test_browser.py reuses it; it only reads it)."""
-    dst = tmp_path_factory.getbasetemp() / "shared_reports_run"
+    dst = tmp_path_factory.getbasetemp() / folder
     done = dst / "reports" / "index.html"
     if not done.exists():
         if dst.exists():
