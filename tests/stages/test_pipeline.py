@@ -146,7 +146,7 @@ def test_check_and_setup_hash_import_no_package():
 @pytest.mark.parametrize("flags,message", BAD_FLAGS[:5], ids=[" ".join(f) for f, _ in BAD_FLAGS[:5]])
 def test_workflow_sh_refuses_bad_flags_before_its_set_up(flags, message, tmp_path):
     """From a copy of the project without .venv: the refusal comes before any set-up."""
-    for name in ("workflow.sh", "run_pipeline.py", "common"):
+    for name in ("workflow.sh", "run_pipeline.py", "common", "dataset"):   # what --check imports
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy2)(ROOT / name, tmp_path / name)
     out = subprocess.run(["bash", "workflow.sh", *flags], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and message in out.stderr and out.stderr.count("\n") == 1, out.stderr
