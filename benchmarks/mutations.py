@@ -81,8 +81,8 @@ MUTANTS = [
     M("matryoshka-no-bdec", "sae/matryoshka.py", "f[:, :m] @ self.W_dec[:m] + self.b_dec",
       "f[:, :m] @ self.W_dec[:m]", "a prefix reconstructs without the decoder bias"),
     # --- TopK and AuxK ----------------------------------------------------------------------------
-    M("topk-k-minus-one", "sae/topk.py", "values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)   # [batch, k]",
-      "values, indices = pre.topk(self.cfg.k - 1, dim=-1, sorted=False)   # [batch, k]", "inference keeps k - 1 latents"),
+    M("topk-k-minus-one", "sae/topk.py", "indices = self.ranked(pre).topk(self.cfg.k, dim=-1, sorted=False).indices   # [batch, k]",
+      "indices = self.ranked(pre).topk(self.cfg.k - 1, dim=-1, sorted=False).indices   # [batch, k]", "inference keeps k - 1 latents"),
     M("auxk-alive", "sae/topk.py", "self.ranked(pre).masked_fill(~dead, float(\"-inf\"))",
       "self.ranked(pre).masked_fill(dead, float(\"-inf\"))", "AuxK applied to the alive latents instead of the dead ones"),
     M("auxk-coeff-ignored", "sae/topk.py", "return mse + self.cfg.aux_coeff * aux, fired",

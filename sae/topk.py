@@ -80,11 +80,8 @@ class TopKSAE(SAE):
         return pre * self.W_dec.detach().norm(dim=1)
 
     def activate(self, pre):
-        if self.cfg.rescale_acts_by_decoder_norm:
-            indices = self.ranked(pre).topk(self.cfg.k, dim=-1, sorted=False).indices
-            return torch.zeros_like(pre).scatter_(-1, indices, F.relu(pre.gather(-1, indices)))
-        values, indices = pre.topk(self.cfg.k, dim=-1, sorted=False)   # [batch, k]
-        return torch.zeros_like(pre).scatter_(-1, indices, F.relu(values))
+        indices = self.ranked(pre).topk(self.cfg.k, dim=-1, sorted=False).indices   # [batch, k]
+        return torch.zeros_like(pre).scatter_(-1, indices, F.relu(pre.gather(-1, indices)))
 
     def encode_sparse(self, h):
         """(values [batch, k] >= 0, indices [batch, k], pre [batch, d_sae] without gradient);
