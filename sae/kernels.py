@@ -91,10 +91,11 @@ RELU_SPARSE_MAX_DENSITY = 0.025
 def active_csr(f: torch.Tensor):
     """The positive entries of f [batch, d_sae] in row-major order: (rows, cols, values [nnz], crow
     [batch + 1], the CSR row pointers)."""
-    rows, cols = f.nonzero(as_tuple=True)                             # sorted by row, then column
+    flat = f.view(-1).nonzero().squeeze(1)                            # row-major: by row, then column
+    rows, cols = flat.div(f.shape[1], rounding_mode="floor"), flat.remainder(f.shape[1])
     crow = torch.zeros(len(f) + 1, dtype=torch.long, device=f.device)
     crow[1:] = torch.bincount(rows, minlength=len(f)).cumsum(0)
-    return rows, cols, f[rows, cols], crow
+    return rows, cols, f.view(-1).index_select(0, flat), crow          # (f[rows, cols] is ~10x slower)
 
 
 def _csr(crow, cols, values, shape):
