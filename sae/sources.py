@@ -59,7 +59,9 @@ class TensorSource:
         """mean ||h - mean(h)||^2 over the training rows, in chunks (no full-size temporary)."""
         h = self.data
         mean = sum(h[i:i + chunk].double().sum(0) for i in range(0, len(h), chunk)) / len(h)
-        return float(sum(((h[i:i + chunk].double() - mean) ** 2).sum() for i in range(0, len(h), chunk)) / len(h))
+        # in place on the one double copy of each chunk: the same values as (c - mean) ** 2, bit for
+        # bit, with one [chunk, d_in] temporary instead of three (it was ~3x the geometric median's time)
+        return float(sum(h[i:i + chunk].double().sub_(mean).pow_(2).sum() for i in range(0, len(h), chunk)) / len(h))
 
     def state_dict(self) -> dict:
         return {"perm": self.perm.cpu(), "pos": self.pos}

@@ -127,3 +127,15 @@ def test_resume_refuses_a_checkpoint_of_other_settings_or_a_broken_one(tmp_path)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(PipelineError, match="checkpoint.pth"):
         train(tiny_cfg("relu"), acts, tc, checkpoint_path=ckpt, resume=True)
+
+
+def test_tensor_source_variance_is_the_mean_squared_distance_to_the_mean_bit_for_bit():
+    """The in-place, chunked variance equals the plain double formula exactly (it normalises every SAE's
+    loss: a last-bit change would move the default run's numbers)."""
+    from sae.sources import TensorSource
+    h = synthetic_acts(1000) * 3 + 0.1                                # [1000, 64]
+    d = h.double()
+    expected = float(((d - d.mean(0)) ** 2).sum() / len(h))
+    source = TensorSource(h, torch.Generator().manual_seed(0))
+    assert source.variance(chunk=len(h)) == expected                 # one chunk: the same sums, bit for bit
+    assert abs(source.variance(chunk=300) - expected) <= 1e-12 * expected   # ragged chunks: same up to rounding
