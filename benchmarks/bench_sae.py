@@ -11,8 +11,10 @@ Needs a run directory with the MLP and its harvested activations (the default wo
    spliced exact-match vs the MLP's);
 3. steady-state training throughput of a 512 -> 2048 SAE at the default batch size: samples/s
    and achieved GFLOP/s for `relu` (5 matmuls of batch x 512 x 2048 per step, as % of the matmul
-   yardstick), and samples/s of `topk` (sparse encoder gradient and decode; AuxK idle, i.e. no
-   dead latents) against `relu`;
+   yardstick; on random activations, where its features stay dense), and samples/s of `topk`
+   (sparse encoder gradient and decode; AuxK idle, i.e. no dead latents) against `relu`;
+   then the relu step's samples/s on its sparse and its dense path, back to back, at feature
+   densities from the paper's final one (L0 ~15 of 2048) to 20% (where the kernel's switch lies);
 4. peak memory (max RSS of a child process) of training and evaluating a 2048-feature SAE on
    1,000,000 activations.
 Timings are wall-clock on a shared machine: run it when nothing else is running.
@@ -48,6 +50,43 @@ def throughput(architecture: str, steps: int, batch_size: int, d_in=512, d_sae=2
         times.append(time.perf_counter())
     train(cfg, acts, TrainConfig(batch_size=batch_size, steps=steps + 10, n_eval=1, resample_at=()), on_step=on_step)
     return steps * batch_size / (times[-1] - times[9])               # skip 10 warm-up steps
+
+
+PAPER_DENSITY = 14.58 / 2048     # the paper's SAE at the end of training (L0 14.58 of 2048, the default run)
+RELU_DENSITIES = (PAPER_DENSITY, 0.02, 0.05, 0.10, 0.20)   # the sweep that places RELU_SPARSE_MAX_DENSITY
+
+
+def relu_paths(density: float, steps: int, batch_size: int = 512, d_in=512, d_sae=2048) -> tuple[float, float]:
+    """(sparse, dense) training samples/s of the relu SAE's step (fused loss, backward, decoder-norm
+    projections, fused Adam) on batches whose features are active at `density` (b_enc set to the
+    per-feature quantile; lr 0 keeps it there), each path forced, measured alternately in this
+    process so that the machine's load falls on both alike."""
+    from sae import kernels
+    from sae.registry import build_sae, sae_config
+    from sae.training import TrainConfig, make_optimizer
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.rand(batch_size, d_in, generator=g) for _ in range(4)]
+    sae = build_sae(sae_config("relu", d_in=d_in, d_sae=d_sae), generator=g)
+    with torch.no_grad():
+        sae.b_enc.copy_(-((torch.cat(batches) - sae.b_dec) @ sae.W_enc).quantile(1 - density, dim=0))
+    optimizer = make_optimizer(sae, TrainConfig(lr=0.0))
+    limit, seconds = kernels.RELU_SPARSE_MAX_DENSITY, {1.0: 0.0, -1.0: 0.0}   # 1: always sparse, -1: always dense
+    try:
+        for i in range(steps + 2):
+            for forced in seconds:
+                kernels.RELU_SPARSE_MAX_DENSITY = forced
+                t0 = time.perf_counter()
+                loss, _, _ = sae.loss(batches[i % 4], 1.0, None)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                sae.remove_parallel_grad_()
+                optimizer.step()
+                sae.unit_norm_decoder_()
+                if i >= 2:                                            # two warm-up steps each
+                    seconds[forced] += time.perf_counter() - t0
+    finally:
+        kernels.RELU_SPARSE_MAX_DENSITY = limit
+    return steps * batch_size / seconds[1.0], steps * batch_size / seconds[-1.0]
 
 
 # the recipes measured: the default run (no flags), and the 2048-feature dictionaries one flag away
@@ -133,6 +172,15 @@ def main(argv=None):
           f"(target >= 70%)  {'MET' if achieved / gflops >= TARGETS['relu_matmul_share'] else 'MISSED'}")
     print(f"  topk  {topk:9,.0f} samples/s (k=16, AuxK idle) = {topk / relu:.2f}x relu (target >= 2x)  "
           f"{'MET' if topk / relu >= TARGETS['topk_speedup'] else 'MISSED'}")
+
+    print(f"relu 512 -> 2048, batch 512, the two paths of sae.kernels.ReluSAELoss forced, alternating "
+          f"(it switches at density {__import__('sae.kernels').kernels.RELU_SPARSE_MAX_DENSITY:.1%}):")
+    for density in RELU_DENSITIES:
+        sparse, dense = relu_paths(density, args.steps)
+        out[f"relu_density_{density:.4f}"] = {"sparse_samples_per_s": sparse, "dense_samples_per_s": dense}
+        note = " (the paper's SAE at the end of training)" if density == PAPER_DENSITY else ""
+        print(f"  density {density:6.2%}: sparse {sparse:9,.0f} samples/s, dense {dense:9,.0f} samples/s, "
+              f"sparse/dense {sparse / dense:.2f}x{note}")
 
     if not args.skip_memory:
         gib = peak_memory_gib(Path(args.run_dir))

@@ -4,7 +4,8 @@ act = ReLU; loss = ||h - h_hat||^2 / var(h) + l1_coeff * sum_i f_i ||W_dec_i|| (
 penalty weighted by decoder norms (Anthropic's April 2024 update) so that it cannot be dodged by
 shrinking f and growing W_dec. Dead features are resampled (sae.training.resample_dead_) at the
 fractions of training in the recipe. The loss and its backward are one fused kernel
-(sae.kernels.ReluSAELoss), tested equal to autograd.
+(sae.kernels.ReluSAELoss), sparse over the active features once they are sparse, tested equal to
+autograd on both paths.
 """
 from dataclasses import dataclass, field
 
@@ -35,7 +36,6 @@ class ReluSAE(SAE):
         return F.relu(pre)
 
     def loss(self, h, var, dead, sparsity_scale=1.0):
-        loss, mse, l1, active = kernels.ReluSAELoss.apply(h, self.W_enc, self.b_enc, self.W_dec, self.b_dec, var,
-                                                          self.cfg.l1_coeff * sparsity_scale)
-        return loss, active.any(0), {"mse": float(mse.detach()), "l0": float(active.sum()) / len(h),
-                                     "l1": float(l1.detach())}
+        loss, mse, l1, fired, n_active = kernels.ReluSAELoss.apply(h, self.W_enc, self.b_enc, self.W_dec, self.b_dec,
+                                                                   var, self.cfg.l1_coeff * sparsity_scale)
+        return loss, fired, {"mse": float(mse.detach()), "l0": float(n_active) / len(h), "l1": float(l1.detach())}

@@ -1,4 +1,5 @@
 """sae/kernels.py: every fast path equal to the plain autograd computation it replaces."""
+import pytest
 import torch
 
 from sae import kernels
@@ -45,20 +46,64 @@ def test_topk_sparse_gradients_equal_dense_autograd():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-def test_relu_hand_written_gradient_equals_autograd():
+def relu_case(density: str):
+    """A relu SAE with decoder norms != 1 (the L1 weighting matters) and a batch whose features are
+    sparse (~1% active, one input with none) or dense (b_enc > 0: most active)."""
     sae = build_sae(tiny_cfg("relu"))
+    h = synthetic_acts()[:64].clone()
     with torch.no_grad():
         sae.b_dec.normal_(0, 0.1)
-        sae.W_dec.mul_(torch.rand(D_SAE, 1) + 0.5)                   # norms != 1: the L1 weighting matters
-    h = synthetic_acts()[:64]
+        sae.W_dec.mul_(torch.rand(D_SAE, 1) + 0.5)
+        if density == "sparse":
+            sae.b_enc.copy_(-((h - sae.b_dec) @ sae.W_enc).quantile(0.99, dim=0))
+            h[0] = sae.b_dec                                          # pre = b_enc < 0: an empty row
+        else:
+            sae.b_enc.fill_(0.5)
+    return sae, h
+
+
+def relu_fused(sae, h, var=3.0, l1=0.05):
+    """(loss, gradients, fired, active count) of ReluSAELoss."""
     params = [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec]
-    loss, _, _, _ = kernels.ReluSAELoss.apply(h, *params[:2], *params[2:], 3.0, 0.05)
-    fused = torch.autograd.grad(loss, params)
+    loss, _, _, fired, n_active = kernels.ReluSAELoss.apply(h, *params, var, l1)
+    return loss, torch.autograd.grad(loss, params), fired, n_active
+
+
+def relu_autograd(sae, h, var=3.0, l1=0.05):
+    """The same loss from the readable model (sae.forward), through autograd."""
     h_hat, f = sae(h)
-    ref_loss = ((h - h_hat) ** 2).sum(1).mean() / 3.0 + 0.05 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
-    torch.testing.assert_close(loss, ref_loss)
-    for a, b in zip(fused, torch.autograd.grad(ref_loss, params)):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    loss = ((h - h_hat) ** 2).sum(1).mean() / var + l1 * (f * sae.W_dec.norm(dim=1)).sum(1).mean()
+    return loss, torch.autograd.grad(loss, [sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec]), f
+
+
+@pytest.mark.parametrize("density", ["sparse", "dense"])
+def test_relu_sparse_path_equals_dense_path_equals_autograd(monkeypatch, density):
+    """Both paths of the fused kernel, forced on the same batch, give autograd's loss and gradients."""
+    sae, h = relu_case(density)
+    ref_loss, ref_grads, f = relu_autograd(sae, h)
+    share = float((f > 0).float().mean())
+    assert (share < kernels.RELU_SPARSE_MAX_DENSITY) if density == "sparse" else (share > 0.5)
+    for path, limit in (("sparse", 1.0), ("dense", -1.0)):
+        monkeypatch.setattr(kernels, "RELU_SPARSE_MAX_DENSITY", limit)
+        loss, grads, fired, n_active = relu_fused(sae, h)
+        torch.testing.assert_close(loss, ref_loss, msg=path)
+        assert torch.equal(fired, (f > 0).any(0)) and int(n_active) == int((f > 0).sum()), path
+        for name, a, b in zip(("W_enc", "b_enc", "W_dec", "b_dec"), grads, ref_grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=f"{path} path, {name}")
+
+
+def test_relu_picks_its_path_by_the_batch_density(monkeypatch):
+    """At the default threshold a sparse batch runs the sparse path and a dense one the dense path."""
+    calls = []
+    monkeypatch.setattr(kernels, "active_csr", lambda f: calls.append(1) or kernels_active_csr(f))
+    for density, expected in (("sparse", 1), ("dense", 0)):
+        calls.clear()
+        sae, h = relu_case(density)
+        relu_fused(sae, h)
+        assert len(calls) == expected, density
+
+
+kernels_active_csr = kernels.active_csr
 
 
 def test_topk_sparse_and_dense_gradient_paths_agree(monkeypatch):
