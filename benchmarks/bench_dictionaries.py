@@ -33,7 +33,7 @@ from analysis.labels import label_models
 from common.cli import run_main, seed_everything
 from common.io import PipelineError
 from common.paths import RunPaths
-from dataset.task import DEFAULT_TASK
+from dataset.task import DEFAULT_TASK, Task
 from mlp.activations import load_activations
 from mlp.mlp_definition import load_mlp
 from sae.base import ARCHITECTURES
@@ -41,12 +41,16 @@ from sae.metrics import evaluate_sae
 from sae.registry import config_fields, sae_config
 from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
 
-N_RAMPS = len(pointer_ramp_names(DEFAULT_TASK)) + 1     # the pointer ramps and the sign of a - b (default task)
+def n_ramps(task: Task) -> int:
+    """The ramps a dictionary may find: the pointer ramps of `task` and the sign of a - b."""
+    return len(pointer_ramp_names(task)) + 1
+
+
 RULE = dict(d_sae=2048, alive_share=0.5, explained_share=0.5, control_ratio=3.0)
-COLUMNS = ["kind", "architecture", "size", "seed", "settings", "alive", "dead", "ultralow", "fvu", "l0",
+COLUMNS = ["kind", "slots", "architecture", "size", "seed", "settings", "alive", "dead", "ultralow", "fvu", "l0",
            "spliced_exact_match", "mlp_exact_match", "explained_share", "control_share", "ratio",
            "neurons_share", "split_share", "split_control_share", "split_ratio", "neurons_split_share",
-           "with_ultralow_share", "neurons_with_ultralow_share", "ramps_found", "core_found", "rule", "rule_split", "train_seconds", "label_seconds",
+           "with_ultralow_share", "neurons_with_ultralow_share", "ramps_found", "ramps_total", "core_found", "rule", "rule_split", "train_seconds", "label_seconds",
            "recovered", "mmcs", "dead_share", "steps", "lr",
            "absorption_full", "absorption_partial", "control_absorption_full", "neurons_absorption_full"]
 
@@ -142,7 +146,7 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
     label_seconds = time.perf_counter() - t0
     control = s["random_directions_monosemantic_share"]
     explained = s["features_monosemantic_share"]
-    row = {"kind": "real", "architecture": arch, "size": size, "seed": seed, "settings": settings_text(overrides),
+    row = {"kind": "real", "slots": mlp.task.slots, "architecture": arch, "size": size, "seed": seed, "settings": settings_text(overrides),
            "alive": s["features_alive"], "dead": s["features_dead"], "ultralow": s["features_ultralow"],
            "dead_share": s["features_dead"] / size,
            "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
@@ -154,6 +158,7 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
            "neurons_split_share": s["neurons_split_monosemantic_share"],
            "with_ultralow_share": s["features_monosemantic_share_with_ultralow"],
            "neurons_with_ultralow_share": s["neurons_monosemantic_share_with_ultralow"], "ramps_found": len(s["ramps_found"]["features"]),
+           "ramps_total": n_ramps(mlp.task),
            "core_found": len(s["core_concepts_found"]["features"]), "train_seconds": train_seconds,
            "label_seconds": label_seconds, "steps": info["steps"], "lr": tc.lr,
            "absorption_full": s["features_absorption_full"], "absorption_partial": s["features_absorption_partial"],
@@ -196,7 +201,7 @@ def row_line(r: dict) -> str:
     return (f"{r['architecture']:<10} {r['size']:>5} {r['seed']:>4} {adu:>19} {r['fvu']:7.4f} {r['l0']:6.2f} "
             f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {_x(r['ratio']):>6} "
             f"{r['neurons_share']:7.1%} {r['split_share']:6.1%} {r['split_control_share']:7.1%} {_x(r['split_ratio']):>6} "
-            f"{r['neurons_split_share']:7.1%} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{N_RAMPS} "
+            f"{r['neurons_split_share']:7.1%} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{r['ramps_total']} "
             f"{r['rule']:>4} {r['rule_split']:>10} {_abs(r.get('absorption_full')):>6}/{_abs(r.get('absorption_partial')):<6} "
             f"{_abs(r.get('control_absorption_full')):>7} {r['train_seconds']:7.1f} {r['label_seconds']:7.1f}  {r['settings']}")
 
@@ -218,7 +223,9 @@ def summarize_rows(rows: list) -> list[str]:
     groups = {}
     for r in rows:
         if r["kind"] == "real":
-            groups.setdefault((r["architecture"], int(r["size"]), r["settings"]), []).append(r)
+            # rows of another task (L) are another group (older CSVs have no slots: the default task's)
+            groups.setdefault((r["architecture"], int(r["size"]), r["settings"], int(r.get("slots") or DEFAULT_TASK.slots)),
+                              []).append(r)
     f = lambda rs, k: [float(r[k]) for r in rs if r.get(k) not in ("", None, "inf")]   # older CSVs lack some columns
 
     def span_of(v, fmt):
@@ -230,18 +237,19 @@ def summarize_rows(rows: list) -> list[str]:
     dead = lambda rs: span_of([100 * float(r["dead"]) / float(r["size"]) for r in rs], ".1f")
     lines = [f"{'arch':<10} {'size':>5} {'seeds':>5} {'alive':>15} {'dead %':>17} {'FVU':>22} {'explained %':>17} {'control %':>17} "
              f"{'x random':>17} {'split %':>17} {'split ctrl %':>17} {'+ultralow %':>17} {'neurons %':>9} {'ramps':>7} "
-             f"{'absorption full':>21} {'partial':>21} {'control full':>21} rule  settings"]
-    for (arch, size, settings), rs in sorted(groups.items(), key=lambda kv: (ARCH_ORDER.get(kv[0][0], 9), kv[0][1:])):
+             f"{'absorption full':>21} {'partial':>21} {'control full':>21} rule  settings (L = the task's slots)"]
+    for (arch, size, settings, slots), rs in sorted(groups.items(), key=lambda kv: (ARCH_ORDER.get(kv[0][0], 9), kv[0][1:])):
         ramps = f(rs, "ramps_found")
+        total = rs[0].get("ramps_total") or n_ramps(DEFAULT_TASK)      # older CSVs: the default task's
         lines.append(
             f"{arch:<10} {size:>5} {len(rs):>5} {span(rs, 'alive', '.0f'):>15} {dead(rs):>17} "
             f"{span(rs, 'fvu', '.4f'):>22} "
             f"{span(rs, 'explained_share', '.1f', 100):>17} {span(rs, 'control_share', '.1f', 100):>17} "
             f"{span(rs, 'ratio', '.1f'):>17} {span(rs, 'split_share', '.1f', 100):>17} {span(rs, 'split_control_share', '.1f', 100):>17} "
             f"{span(rs, 'with_ultralow_share', '.1f', 100):>17} {sum(f(rs, 'neurons_share')) / len(rs) * 100:>9.1f} "
-            f"{f'{min(ramps):.0f}-{max(ramps):.0f}/{N_RAMPS}':>7} {span(rs, 'absorption_full', '.3f'):>21} "
+            f"{f'{min(ramps):.0f}-{max(ramps):.0f}/{total}':>7} {span(rs, 'absorption_full', '.3f'):>21} "
             f"{span(rs, 'absorption_partial', '.3f'):>21} {span(rs, 'control_absorption_full', '.3f'):>21} "
-            f"{sum(r['rule'] == 'MET' for r in rs)}/{len(rs)}   {settings}")
+            f"{sum(r['rule'] == 'MET' for r in rs)}/{len(rs)}   {settings} L={slots}")
     return lines
 
 

@@ -137,6 +137,26 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
 """
 
 
+def standalone_page(title: str, body: str, footer: str = "") -> str:
+    """A page that stands alone (plotly.js inline, no navigation), for outputs that live outside a run's
+    reports folder: a sweep's frontier, a benchmark's chart. It opens offline from anywhere."""
+    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{CSS}</style>
+<script>{plotly.offline.get_plotlyjs()}</script>
+</head><body>
+<header><h1>{esc(title)}</h1></header>
+<main>
+{body}
+</main>
+{foot}
+</body></html>
+"""
+
+
 def json_for_script(obj) -> str:
     """JSON safe to put inside a <script> element."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")

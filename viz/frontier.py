@@ -8,9 +8,8 @@ offline: plotly.js is written into it (it lives beside the SAEs, not beside the 
 import math
 
 import plotly.graph_objects as go
-import plotly.offline
 
-from viz.common import CSS, esc, figure_html
+from viz.common import figure_html, standalone_page
 
 # L0 counts as constant when its largest value is within this factor of its smallest
 CONSTANT_L0_RATIO = 1.05
@@ -73,17 +72,4 @@ def frontier_html(rows: list[dict], name: str, title: str) -> str:
     if not rows:
         raise ValueError("frontier_html: no sweep rows")
     fig, caption = frontier_figure(rows, name)
-    body = figure_html(fig, "frontier", caption, height=520)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-<script>{plotly.offline.get_plotlyjs()}</script>
-</head><body>
-<header><h1>{esc(title)}</h1></header>
-<main>
-{body}
-</main>
-</body></html>
-"""
+    return standalone_page(title, figure_html(fig, "frontier", caption, height=520))

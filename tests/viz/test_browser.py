@@ -198,3 +198,24 @@ def check_sankey_filters(page) -> None:
     page.select_option("#sel-combo", "all")
     page.select_option("#sel-target", "all")
     page.wait_for_function("() => document.querySelector('#sankey svg.main-svg') !== null")
+
+
+def test_the_across_slots_page_opens_offline_without_errors(browser, reports, reports_other_slots, tmp_path):
+    """benchmarks/bench_slots.py's chart page (one offline page, plotly inline) on the two tiny runs and
+    hand-made seed rows at L = OTHER_SLOTS."""
+    from benchmarks import bench_slots
+    from tests.benchmarks.test_bench_slots import grid_rows, write_grid
+    grid = write_grid(tmp_path / "grid.csv", grid_rows())
+    page_path = tmp_path / "across_slots.html"
+    bench_slots.main(bench_slots.parse_args([str(reports[0].root), str(reports_other_slots[0].root), "--grid",
+                                             str(grid), "--html", str(page_path)]))
+    context, page, errors, page_errors, blocked = open_page(browser, page_path.as_uri(), tmp_path / "a.png")
+    try:
+        check_plots(page, 1)
+        legend = page.locator("#across-slots .legend").text_content()
+        assert "neurons (512)" in legend and "TopK 2048" in legend
+        assert page.locator("table.metrics tr").count() == 1 + 3      # header, L = 4's SAE, TopK 256 and 2048 at L = 3
+        page.screenshot(path=str(tmp_path / "across_slots.png"), full_page=True)
+    finally:
+        context.close()
+    assert not (errors or page_errors or blocked), (errors, page_errors, blocked)
