@@ -98,22 +98,26 @@ class NeuronLabels:
 
 
 def label_neurons(h_c: torch.Tensor, x_choose: torch.Tensor, h: torch.Tensor, x: torch.Tensor,
-                  neurons: bool = True) -> NeuronLabels:
+                  neurons: bool = True, split: bool = True) -> NeuronLabels:
     """The neurons' labels from the hidden layer on the choosing inputs (h_c [n, d_hidden]) and on the
-    scoring inputs (h); `neurons=False`: an empty table (capacity is still measured)."""
+    scoring inputs (h); `neurons=False`: an empty table (capacity is still measured); `split=False`:
+    without the split-aware grammar."""
     width = slice(None) if neurons else slice(0, 0)
     ex_n = held_out(h_c[:, width], x_choose, h[:, width], x, kind="neuron", threshold_fraction=NEURON_THRESHOLD_FRACTION)
-    ex_n.table = pd.concat([ex_n.table, split_aware(h_c[:, width], x_choose, h[:, width], x, "neuron",
-                                                    NEURON_THRESHOLD_FRACTION)], axis=1)
+    if split:
+        ex_n.table = pd.concat([ex_n.table, split_aware(h_c[:, width], x_choose, h[:, width], x, "neuron",
+                                                        NEURON_THRESHOLD_FRACTION)], axis=1)
     absorb = absorption(h_c, x_choose, h, x, threshold_fraction=NEURON_THRESHOLD_FRACTION) if neurons else None
     return NeuronLabels(ex_n, absorb, layer_capacity(h, x), found_targets(ex_n))
 
 
 def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neurons: bool = True,
                  interchange: bool = True, keep_activations: bool = False,
-                 neuron_labels: NeuronLabels | None = None) -> Labels:
+                 neuron_labels: NeuronLabels | None = None, split: bool = True) -> Labels:
     """The labelling of an (MLP, SAE) pair held in memory (see module docstring); `neurons=False`
-    skips the neurons (their table is then empty), `interchange=False` the interchange test;
+    skips the neurons (their table is then empty), `interchange=False` the interchange test, `split=False`
+    the split-aware grammar (its shares are then absent: most of the scoring time at L = 8, where its
+    pointer pairs are 64, for a figure the across-L benchmark does not need);
     `keep_activations=True` keeps h [n, d_hidden] and f [n, d_sae] in `extras`. `neuron_labels` (made
     by `label_neurons` for this MLP on the same inputs, e.g. for another SAE of the run) is used as it
     is; it is returned in `extras["neuron_labels"]` either way."""
@@ -124,14 +128,14 @@ def label_models(mlp, sae, seed: int = 0, n_inputs: int = DEFAULT_N_INPUTS, neur
     t_acts = time.time() - t0
     h_c, f_c = choose["hidden"], choose["features"]
     ex_f = held_out(f_c, x_choose, f, x, kind="feature")
-    nl = neuron_labels if neuron_labels is not None else label_neurons(h_c, x_choose, h, x, neurons)
+    nl = neuron_labels if neuron_labels is not None else label_neurons(h_c, x_choose, h, x, neurons, split)
     ex_n = nl.ex
     # random directions at the densities of the features that fire (alive or ultralow)
     fires = ex_f.table["status"].isin(["alive", "ultralow"]).to_numpy()
     r_c, r = random_direction_acts(h_c, h, ex_f.table["density"].to_numpy()[fires], seed)
     ctrl = held_out(r_c, x_choose, r, x, kind="random")
     # the same units under the split-aware grammar (pointer pair + one value condition)
-    for ex, a_c, a, kind in ((ex_f, f_c, f, "feature"), (ctrl, r_c, r, "random")):
+    for ex, a_c, a, kind in ((ex_f, f_c, f, "feature"), (ctrl, r_c, r, "random")) if split else ():
         ex.table = pd.concat([ex.table, split_aware(a_c, x_choose, a, x, kind)], axis=1)
     t_score = time.time() - t0 - t_acts
     # absorption: each hierarchy's parent unit silent where a child's unit fires, for all three unit sets

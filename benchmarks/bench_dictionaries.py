@@ -126,11 +126,16 @@ def meets_rule(row: dict, split: bool = False) -> bool:
 
 def _ratio(explained: float, control: float):
     # a control of 0 beats any ratio: infinite when something is explained, undefined when nothing is
+    if explained is None or control is None:        # not measured (--no-split)
+        return None
     return explained / control if control > 0 else float("inf") if explained > 0 else None
 
 
-def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
-    """Train, evaluate on the held-out rows (as train_sae.py) and label (as label_features.py) one SAE."""
+def measure(arch, size, seed, overrides, data, mlp, n_inputs, split=True, neuron_cache=None) -> dict:
+    """Train, evaluate on the held-out rows (as train_sae.py) and label (as label_features.py) one SAE.
+    `neuron_cache` (a dict): the neurons' labels, which depend only on the MLP, the seed and the inputs,
+    kept per seed and reused for every dictionary of that seed, as label_features.py does for the SAEs of a
+    run. `split=False`: without the split-aware grammar (its columns left empty)."""
     sae_settings, train_settings = overrides
     acts = data["activations"].float()                                # [N, d_in]
     tc = TrainConfig(seed=seed, **train_settings).for_architecture(arch)
@@ -142,7 +147,11 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
     train_seconds = time.perf_counter() - t0
     m = evaluate_sae(sae, mlp, acts[eval_rows], data["inputs"][eval_rows], data["targets"][eval_rows].float())
     t0 = time.perf_counter()
-    s = label_models(mlp, sae, seed=seed, n_inputs=n_inputs, interchange=False).summary
+    neuron_cache = {} if neuron_cache is None else neuron_cache
+    labels = label_models(mlp, sae, seed=seed, n_inputs=n_inputs, interchange=False,
+                          neuron_labels=neuron_cache.get(seed), split=split)
+    neuron_cache[seed] = labels.extras["neuron_labels"]
+    s = labels.summary
     label_seconds = time.perf_counter() - t0
     control = s["random_directions_monosemantic_share"]
     explained = s["features_monosemantic_share"]
@@ -152,10 +161,10 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
            "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
            "mlp_exact_match": m["mlp_exact_match"], "explained_share": explained, "control_share": control,
            "ratio": _ratio(explained, control), "neurons_share": s["neurons_monosemantic_share"],
-           "split_share": s["features_split_monosemantic_share"],
-           "split_control_share": s["random_directions_split_monosemantic_share"],
-           "split_ratio": _ratio(s["features_split_monosemantic_share"], s["random_directions_split_monosemantic_share"]),
-           "neurons_split_share": s["neurons_split_monosemantic_share"],
+           "split_share": s.get("features_split_monosemantic_share"),
+           "split_control_share": s.get("random_directions_split_monosemantic_share"),
+           "split_ratio": _ratio(s.get("features_split_monosemantic_share"), s.get("random_directions_split_monosemantic_share")),
+           "neurons_split_share": s.get("neurons_split_monosemantic_share"),
            "with_ultralow_share": s["features_monosemantic_share_with_ultralow"],
            "neurons_with_ultralow_share": s["neurons_monosemantic_share_with_ultralow"], "ramps_found": len(s["ramps_found"]["features"]),
            "ramps_total": n_ramps(mlp.task),
@@ -165,7 +174,7 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs) -> dict:
            "control_absorption_full": s["random_directions_absorption_full"],
            "neurons_absorption_full": s["neurons_absorption_full"]}
     row["rule"] = "MET" if meets_rule(row) else "no"
-    row["rule_split"] = "MET" if meets_rule(row, split=True) else "no"
+    row["rule_split"] = "-" if row["split_share"] is None else "MET" if meets_rule(row, split=True) else "no"
     return row
 
 
@@ -200,10 +209,14 @@ def row_line(r: dict) -> str:
     adu = f"{r['alive']}/{r['dead']}/{r['ultralow']}"
     return (f"{r['architecture']:<10} {r['size']:>5} {r['seed']:>4} {adu:>19} {r['fvu']:7.4f} {r['l0']:6.2f} "
             f"{r['spliced_exact_match']:7.2%} {r['explained_share']:9.1%} {r['control_share']:7.1%} {_x(r['ratio']):>6} "
-            f"{r['neurons_share']:7.1%} {r['split_share']:6.1%} {r['split_control_share']:7.1%} {_x(r['split_ratio']):>6} "
-            f"{r['neurons_split_share']:7.1%} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{r['ramps_total']} "
+            f"{r['neurons_share']:7.1%} {_pct(r['split_share']):>6} {_pct(r['split_control_share']):>7} {_x(r['split_ratio']):>6} "
+            f"{_pct(r['neurons_split_share']):>7} {r['with_ultralow_share']:9.1%} {r['ramps_found']:>2}/{r['ramps_total']} "
             f"{r['rule']:>4} {r['rule_split']:>10} {_abs(r.get('absorption_full')):>6}/{_abs(r.get('absorption_partial')):<6} "
             f"{_abs(r.get('control_absorption_full')):>7} {r['train_seconds']:7.1f} {r['label_seconds']:7.1f}  {r['settings']}")
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.1%}"
 
 
 def _abs(v) -> str:
@@ -280,10 +293,11 @@ def measure_grid(args, archs, seeds, overrides, csv_path: Path) -> None:
           f"inputs per set; rule: >= {RULE['d_sae']} latents, >= 50% alive, >= 50% of alive explained at >= 0.8, "
           f">= {RULE['control_ratio']:.0f}x the random-direction control; rows -> {csv_path}", flush=True)
     print(HEADER, flush=True)
+    neuron_cache = {}
     for arch in archs:
         for size in args.sizes:
             for seed in seeds:
-                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs)
+                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs, not args.no_split, neuron_cache)
                 print(row_line(row), flush=True)
                 write_row(csv_path, row)
 
@@ -302,6 +316,8 @@ def parse_args(argv=None):
                    help="override an SAE or training setting of one architecture (repeatable), e.g. topk:lr=0.001")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--csv", default="benchmarks/results/dictionaries.csv", help="rows are appended here")
+    p.add_argument("--no-split", action="store_true", help="label without the split-aware grammar (its columns "
+                   "left empty; most of the labelling time at L = 8)")
     p.add_argument("--no-synthetic", action="store_true", help="skip the known-dictionary recovery")
     p.add_argument("--synthetic-only", action="store_true", help="only the known-dictionary recovery (no --run-dir)")
     return p.parse_args(argv)

@@ -114,3 +114,22 @@ def test_the_neurons_labels_of_one_sae_serve_another_unchanged(tiny_run, monkeyp
     timing = ("seconds", "scoring_seconds", "absorption_seconds")
     assert {k: v for k, v in shared.summary.items() if k not in timing} == \
            {k: v for k, v in alone.summary.items() if k not in timing}
+
+
+def test_without_the_split_aware_grammar_every_other_figure_is_unchanged(tiny_run):
+    """`split=False` (the across-L benchmark's labelling) drops the split-aware columns and shares and
+    nothing else."""
+    mlp = load_mlp(tiny_run.mlp)
+    sae = tiny_sae("topk", d_in=mlp.cfg.d_hidden, d_sae=32, k=4, seed=2).eval()
+    full = labels.label_models(mlp, sae, seed=3, n_inputs=N_INPUTS, interchange=False)
+    lean = labels.label_models(mlp, sae, seed=3, n_inputs=N_INPUTS, interchange=False, split=False)
+    split_cols = ["split_explanation", "split_score"]
+    assert not set(split_cols) & (set(lean.features.columns) | set(lean.neurons.columns))
+    pd.testing.assert_frame_equal(lean.features, full.features.drop(columns=split_cols))
+    pd.testing.assert_frame_equal(lean.neurons, full.neurons.drop(columns=split_cols))
+    pd.testing.assert_frame_equal(lean.absorption, full.absorption)
+    timing = ("seconds", "scoring_seconds", "absorption_seconds")
+    split_keys = {k for k in full.summary if "_split_" in k}
+    assert split_keys and not split_keys & set(lean.summary)
+    assert {k: v for k, v in lean.summary.items() if k not in timing} == \
+           {k: v for k, v in full.summary.items() if k not in timing and k not in split_keys}
