@@ -282,8 +282,8 @@ def int_list(lowest: int):
     return parse
 
 
-def measure_grid(args, archs, seeds, overrides, csv_path: Path) -> None:
-    """Every architecture x size x seed on the run's activations, one printed and appended row each."""
+def measure_grid(args, dictionaries, seeds, overrides, csv_path: Path) -> None:
+    """Every (architecture, size) x seed on the run's activations, one printed and appended row each."""
     paths = RunPaths(Path(args.run_dir))
     for p in (paths.activations, paths.mlp):
         if not p.exists():
@@ -294,12 +294,11 @@ def measure_grid(args, archs, seeds, overrides, csv_path: Path) -> None:
           f">= {RULE['control_ratio']:.0f}x the random-direction control; rows -> {csv_path}", flush=True)
     print(HEADER, flush=True)
     neuron_cache = {}
-    for arch in archs:
-        for size in args.sizes:
-            for seed in seeds:
-                row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs, not args.no_split, neuron_cache)
-                print(row_line(row), flush=True)
-                write_row(csv_path, row)
+    for arch, size in dictionaries:
+        for seed in seeds:
+            row = measure(arch, size, seed, overrides[arch], data, mlp, args.n_inputs, not args.no_split, neuron_cache)
+            print(row_line(row), flush=True)
+            write_row(csv_path, row)
 
 
 def parse_args(argv=None):
@@ -310,6 +309,8 @@ def parse_args(argv=None):
     p.add_argument("--architectures", default=",".join(ARCHITECTURES),
                    help=f"comma-separated (default: {','.join(ARCHITECTURES)})")
     p.add_argument("--sizes", type=int_list(1), default=[64, 256, 2048], help="d_sae values (default: 64,256,2048)")
+    p.add_argument("--dictionaries", default=None, metavar="ARCH:SIZE,...",
+                   help="these (architecture, d_sae) pairs instead of --architectures x --sizes, e.g. topk:256,relu:2048")
     p.add_argument("--seeds", type=int_list(0), default=[0], help="comma-separated seeds (default: 0)")
     p.add_argument("--n-inputs", type=int, default=16384, help="fresh inputs per labelling set (default: 16384)")
     p.add_argument("--set", action="append", default=[], metavar="ARCH:FIELD=VALUE",
@@ -333,10 +334,21 @@ def main(args) -> None:
         return
     if not args.run_dir and not args.synthetic_only:
         raise PipelineError("--run-dir: required (a finished run), unless --summarize or --synthetic-only")
-    archs = [a.strip() for a in args.architectures.split(",") if a.strip()]
+    if args.dictionaries:
+        try:
+            dictionaries = [(a.strip(), int(n)) for a, n in (d.split(":") for d in args.dictionaries.split(",") if d.strip())]
+        except ValueError:
+            raise PipelineError(f"--dictionaries {args.dictionaries!r}: expected ARCH:SIZE pairs, e.g. topk:256,relu:2048") from None
+        if not dictionaries or min(n for _, n in dictionaries) < 1:
+            raise PipelineError(f"--dictionaries {args.dictionaries!r}: expected ARCH:SIZE pairs with sizes >= 1")
+        archs = list(dict.fromkeys(a for a, _ in dictionaries))
+    else:
+        archs = [a.strip() for a in args.architectures.split(",") if a.strip()]
+        dictionaries = [(a, n) for a in archs for n in args.sizes]
     unknown = [a for a in archs if a not in ARCHITECTURES]
     if unknown:
-        raise PipelineError(f"--architectures {args.architectures!r}: {', '.join(unknown)} unknown; "
+        flag = f"--dictionaries {args.dictionaries!r}" if args.dictionaries else f"--architectures {args.architectures!r}"
+        raise PipelineError(f"{flag}: {', '.join(unknown)} unknown; "
                             f"expected some of {', '.join(ARCHITECTURES)}")
     seeds = args.seeds
     overrides = parse_overrides(args.set, archs)
@@ -344,7 +356,7 @@ def main(args) -> None:
     print(machine_line(), flush=True)
     csv_path = Path(args.csv)
     if not args.synthetic_only:
-        measure_grid(args, archs, seeds, overrides, csv_path)
+        measure_grid(args, dictionaries, seeds, overrides, csv_path)
     if not args.no_synthetic:
         print("known-dictionary recovery (benchmarks/synthetic.py default: d_in 128, 512 true features):", flush=True)
         synth = make_synthetic(SyntheticConfig())
