@@ -14,8 +14,6 @@ from common.summary import number_at
 from common.paths import RunPaths
 from common.provenance import KEY, whole_sae_names
 
-N_RAMPS = 9            # 8 pointer ramps + the sign of a - b
-N_CORE = 38            # the core concepts at L = 4 (analysis.concepts.core_concepts)
 
 
 def _ratio(a, b):

@@ -18,7 +18,6 @@ random directions' full absorption.
 """
 import argparse
 import csv
-import sys
 import time
 from dataclasses import fields
 from pathlib import Path

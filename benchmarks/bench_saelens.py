@@ -26,7 +26,6 @@ The machine's fp32 matmul rate is measured at the start and the end of the same 
 """
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 

@@ -118,7 +118,7 @@ class ReluSAELoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, h, W_enc, b_enc, W_dec, b_dec, var, l1):
-        batch, d_sae = h.shape[0], W_enc.shape[1]
+        batch = h.shape[0]
         x = h - b_dec                                                 # [batch, d_in]
         f = torch.addmm(b_enc, x, W_enc).relu_()                      # [batch, d_sae]
         norms = W_dec.norm(dim=1)                                     # [d_sae]
