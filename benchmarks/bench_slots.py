@@ -14,7 +14,8 @@ dictionary and L: alive latents, the explained share of the alive ones (held-out
 beside random directions at the same densities (the control) and the neurons, full absorption, FVU
 and spliced exact-match, as the mean (min-max) over the seeds measured; "target" counts the seeds
 that meet issue 24's target (>= 2048 latents, >= 50% alive, >= 50% of those explained, >= 3x random,
->= 8x the neurons). Where an L has no --grid rows, the run's own labelled SAEs (one seed) stand in.
+>= 8x the neurons). Where an L has no --grid rows, the run's own labelled SAEs (one seed) stand in; a
+run not labelled yet gives its layer's capacity only (measured here as label_features.py does).
 The cell share is measured on the labels' fresh inputs (32,768 by default): at L = 8 that is ~5
 inputs per cell of 6,400, which inflates it; read it beside the component counts.
 """
@@ -22,6 +23,10 @@ import argparse
 import csv
 from pathlib import Path
 
+import torch
+
+from analysis.capacity import layer_capacity
+from analysis.labels import DEFAULT_N_INPUTS, fresh_inputs
 from common.cli import run_main
 from common.io import PipelineError, atomic_write_text, read_metrics
 from common.paths import RunPaths
@@ -63,10 +68,14 @@ def seed_rows_of_run(run_dir: Path) -> tuple[dict, list[dict]]:
         if not p.is_file():
             raise PipelineError(f"{p}: missing; expected a finished pipeline run")
     metrics = read_metrics(paths.metrics)
-    if "interpretability" not in metrics:
-        raise PipelineError(f"{paths.metrics}: no labels of the default SAE; expected a finished pipeline run")
-    slots = load_mlp(paths.mlp).task.slots
-    lab = metrics["interpretability"]
+    mlp = load_mlp(paths.mlp)
+    slots = mlp.task.slots
+    if "interpretability" in metrics:
+        lab = metrics["interpretability"]
+    else:    # not labelled (yet): the layer's capacity as label_features.py measures it (seed 0), no SAE rows
+        x = fresh_inputs(0, DEFAULT_N_INPUTS, task=mlp.task)
+        with torch.no_grad():
+            lab = layer_capacity(mlp.hidden(x), x)
     layer = {"L": slots, "pcs_90": lab.get("hidden_pcs_for_90"), "pcs_99": lab.get("hidden_pcs_for_99"),
              "cell_share": lab.get("hidden_variance_explained_by_cell"), "neurons_alive": lab.get("neurons_alive")}
     rows = []

@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from benchmarks import bench_slots
-from common.io import PipelineError
+from common.io import PipelineError, read_metrics
 from mlp.mlp_definition import load_mlp
 from tests.helpers import OTHER_SLOTS
 from tests.viz.test_feature_reports import shared_reports_run
@@ -76,6 +76,18 @@ def test_summary_means_ranges_and_the_target_count(labelled, tmp_path, capsys):
     assert "cdn" not in page.split("<script>")[0].lower()          # plotly inline, nothing fetched
 
 
+def test_a_run_not_labelled_yet_gives_its_capacity_as_the_labels_measure_it(tiny_run, labelled, monkeypatch):
+    """tiny_run (data, MLP, activations) and the labelled copy of it share their MLP: the capacity measured
+    here equals the one its labels recorded when they used as many inputs."""
+    labelled_metrics = read_metrics(labelled[0] / "metrics.json")["interpretability"]
+    monkeypatch.setattr(bench_slots, "DEFAULT_N_INPUTS", labelled_metrics["n_inputs"])
+    layer, rows = bench_slots.seed_rows_of_run(tiny_run.root)
+    assert rows == [] and layer["L"] == 4 and layer["neurons_alive"] is None
+    assert layer["pcs_90"] == labelled_metrics["hidden_pcs_for_90"]
+    assert layer["pcs_99"] == labelled_metrics["hidden_pcs_for_99"]
+    assert layer["cell_share"] == pytest.approx(labelled_metrics["hidden_variance_explained_by_cell"])
+
+
 def test_meets_target_needs_every_condition():
     ok = dict(d_sae=2048, alive=1024, explained=0.5, random=0.1, neurons=0.0625)
     assert bench_slots.meets_target(**ok)
@@ -96,6 +108,4 @@ def test_refusals_name_the_file(labelled, tiny_run, tmp_path):
         run([run4, run4])
     with pytest.raises(PipelineError, match="missing; expected a finished pipeline run"):
         run([str(tmp_path)])
-    with pytest.raises(PipelineError, match="no labels of the default SAE"):
-        run([str(tiny_run.root)])                              # data, MLP, activations: no labels yet
     assert load_mlp(labelled[1] / "mlp" / "perfect_mlp.pth").task.slots == OTHER_SLOTS
