@@ -10,6 +10,7 @@ Writes <out>/<page>.png (default docs/screenshots/): the top 1400 x 1000 of each
 
     python make_screenshots.py --run-dir runs/default          # the README's pictures
     python make_screenshots.py                                  # a tiny throwaway run
+    python make_screenshots.py --page across_slots.html         # one standalone page (a benchmark's chart)
 Needs /usr/bin/chromium (apt-get install -y chromium) and the playwright package.
 """
 if __name__ == "__main__":  # first: Ctrl-C during the slow imports below is one line, exit 130
@@ -47,8 +48,13 @@ def parse_args(argv=None):
                                 epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--run-dir", default=None, help="a run whose reports exist (default: build a tiny run in a temp folder)")
     p.add_argument("--out", default="docs/screenshots", help="folder of the PNGs (default: docs/screenshots)")
+    p.add_argument("--page", default=None, help="one standalone page instead of a run's reports (e.g. "
+                   "benchmarks/bench_slots.py --html's): <out>/<its name>.png")
     p.add_argument("--quiet", action="store_true", help="print only pages with console errors")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.page and args.run_dir:
+        p.error("--page and --run-dir: give one of them")
+    return args
 
 
 def build_tiny_run(run_dir: Path) -> RunPaths:
@@ -61,8 +67,13 @@ def build_tiny_run(run_dir: Path) -> RunPaths:
     return RunPaths(run_dir)
 
 
-def take_shots(paths: RunPaths, out: Path) -> dict:
-    """One PNG per entry of SHOTS; returns {file: console errors}."""
+def report_shots(paths: RunPaths) -> list:
+    """(file name, page, element scrolled to the top or None) of each entry of SHOTS."""
+    return [(name, getattr(paths, prop), anchor) for name, prop, anchor in SHOTS]
+
+
+def take_shots(shots: list, out: Path) -> dict:
+    """One PNG per (name, page path, anchor); returns {file: console errors}."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -70,8 +81,7 @@ def take_shots(paths: RunPaths, out: Path) -> dict:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         try:
-            for name, prop, anchor in SHOTS:
-                page_path = getattr(paths, prop)
+            for name, page_path, anchor in shots:
                 context = browser.new_context(viewport=VIEWPORT, device_scale_factor=SCALE)
                 page = context.new_page()
                 errors = []
@@ -93,6 +103,8 @@ def take_shots(paths: RunPaths, out: Path) -> dict:
 
 def main(args) -> dict:
     out = Path(args.out)
+    if args.page and not Path(args.page).is_file():
+        raise PipelineError(f"--page {args.page}: no such file")
     if args.run_dir:
         paths = RunPaths(Path(args.run_dir).resolve())
         missing = [getattr(paths, prop) for _, prop, _ in SHOTS if not getattr(paths, prop).exists()]
@@ -100,13 +112,16 @@ def main(args) -> dict:
             raise PipelineError(f"{missing[0]} not found: run feature_reports.py --run-dir {args.run_dir} first")
     if not CHROMIUM.exists():
         raise PipelineError(f"{CHROMIUM} not found: install it with `apt-get install -y chromium`")
-    if args.run_dir:
-        problems = take_shots(paths, out)
+    if args.page:
+        page = Path(args.page).resolve()
+        problems = take_shots([(page.stem, page, None)], out)
+    elif args.run_dir:
+        problems = take_shots(report_shots(paths), out)
     else:
         with tempfile.TemporaryDirectory(prefix="screenshots_run_") as tmp:
             if not args.quiet:
                 print(f"building a tiny run in {tmp} ...")
-            problems = take_shots(build_tiny_run(Path(tmp) / "run"), out)
+            problems = take_shots(report_shots(build_tiny_run(Path(tmp) / "run")), out)
     for target, errors in problems.items():
         size = target.stat().st_size
         if args.quiet and not errors:

@@ -26,3 +26,21 @@ def test_one_small_png_per_page(tiny_run, tmp_path_factory, tmp_path):
 def test_a_run_without_reports_is_refused(tmp_path):
     with pytest.raises(make_screenshots.PipelineError, match="run feature_reports.py"):
         make_screenshots.main(make_screenshots.parse_args(["--run-dir", str(tmp_path), "--out", str(tmp_path / "o")]))
+
+
+def test_one_standalone_page(tmp_path):
+    """--page: the one PNG of a page that lives outside a run (here the sweep's frontier page)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found")
+    pytest.importorskip("playwright.sync_api")
+    from viz.frontier import frontier_html
+    page = tmp_path / "frontier.html"
+    page.write_text(frontier_html([{"lr": 0.001, "l0": 10.0, "fvu": 0.05, "dead_share": 0.1, "spliced_exact_match": 0.9},
+                                   {"lr": 0.003, "l0": 12.0, "fvu": 0.03, "dead_share": 0.2, "spliced_exact_match": 0.95}],
+                                  "lr", "a sweep"))
+    out = tmp_path / "shots"
+    problems = make_screenshots.main(make_screenshots.parse_args(["--page", str(page), "--out", str(out), "--quiet"]))
+    assert [p.name for p in out.iterdir()] == ["frontier.png"]
+    assert (out / "frontier.png").read_bytes()[:8] == PNG and not any(problems.values()), problems
+    with pytest.raises(make_screenshots.PipelineError, match="--page .*nope.html: no such file"):
+        make_screenshots.main(make_screenshots.parse_args(["--page", str(tmp_path / "nope.html"), "--out", str(out)]))
