@@ -5,10 +5,9 @@
 """
 DEFAULT_SLOTS = 4     # the seed's task, the default run's
 MIN_SLOTS = 2         # one slot would make the pointers constant
-# `Task.input_keys` packs an input's 2L + 2 values as base-10 places into one int64 (exact keys: the SAE's
-# training stream is told apart from its held-out inputs by sorting them): 10^18 < 2^63 < 10^19, so at most
-# 18 places, L <= 8. The Excel cell (2L + 2 integers as text) and the MLP's 4L inputs are nowhere near a limit.
-MAX_SLOTS = 8
+# `Task.input_keys` no longer bounds L: exact (base-10 places in one int64) up to L = 8, a 64-bit hash of
+# exact words beyond. The Excel cell (2L + 2 integers as text) and the MLP's 4L inputs are nowhere near a limit.
+MAX_SLOTS = 16
 # The MLP's recipe scales with L through its training rows alone: 500 per (p1, p2) pointer pair, L * L
 # of them (8000 at L = 4, the seed's recipe). Measured (README, "The MLP at L = 8"): at L = 8 the seed's
 # 8000 rows give 94.1% exact-match on 50,000 fresh inputs, 32,000 rows give 100%, with the same
