@@ -108,7 +108,8 @@ def test_reference_inputs_fit_the_task(L):
 
 @pytest.mark.parametrize("bad", [1, 0, -1, MAX_SLOTS + 1, True, 4.0])
 def test_bad_slots_are_refused(bad):
-    with pytest.raises(ValueError, match=f"expected 2..{MAX_SLOTS} slots"):
+    with pytest.raises(ValueError, match=f"expected 2..{MAX_SLOTS} slots per column [(]{MAX_SLOTS}: the largest whose "
+                                         "concept grammar fits in memory[)]"):
         Task(bad)
 
 
