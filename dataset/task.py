@@ -35,8 +35,6 @@ SEED_STREAMS = {"train": 0, "val": 1, "test": 2, "harvest": 10, "analysis": 20, 
                 "sae_stream": 40, "sae_eval": 41}
 
 
-# an input key's base-10 places per int64 word (10^18 < 2^63 < 10^19): one exact word holds L <= 8
-KEY_PLACES = 18
 _GOLDEN64 = 0x9E3779B97F4A7C15      # 2^64 / golden ratio: splitmix64's increment, an odd multiplier
 
 
@@ -146,21 +144,34 @@ class Task:
                 return f"{name}[{i}] = {v}: expected a digit in 0..{N_DIGITS - 1}"
         return None
 
-    def input_keys(self, x: torch.Tensor) -> torch.Tensor:
-        """One int64 per input [n], equal when the inputs are: its 2L + 2 values as base-10 places, cut
-        into words of KEY_PLACES places from the left (each word exact: 10^18 < 2^63).
+    @property
+    def key_radix(self) -> int:
+        """The base of an input key's places: every value (digit or pointer) is below it."""
+        return max(N_DIGITS, self.slots)
 
-        Up to 18 values (L <= 8) there is one word and the key is exact: equal exactly when the inputs
-        are. Beyond, the words are folded into 64 bits by a mixing hash (splitmix64's finaliser after
-        each word): equal inputs still get equal keys, and two different inputs share one with
-        probability ~2^-64. The keys' one use (`sae.sources.StreamSource`) redraws a stream input whose
-        key is a held-out input's, so a collision can only redraw a training input that was not held
-        out: conservative, it never lets a held-out input through."""
+    @property
+    def key_places(self) -> int:
+        """Places per exact int64 word of a key: the most whose radix^places <= 2^63 (18 in base 10)."""
+        places = 1
+        while self.key_radix ** (places + 1) <= 2 ** 63:
+            places += 1
+        return places
+
+    def input_keys(self, x: torch.Tensor) -> torch.Tensor:
+        """One int64 per input [n], equal when the inputs are: its 2L + 2 values as places in base
+        `key_radix` (10 up to L = 10), cut into exact words of `key_places` places from the left.
+
+        Up to 18 values (L <= 8) there is one word and the key is exact (the values as base-10 places):
+        equal exactly when the inputs are. Beyond, the words are folded into 64 bits by a mixing hash
+        (splitmix64's finaliser after each word): equal inputs still get equal keys, and two different
+        inputs share one with probability ~2^-64. The keys' one use (`sae.sources.StreamSource`) redraws
+        a stream input whose key is a held-out input's, so a collision can only redraw a training input
+        that was not held out: conservative, it never lets a held-out input through."""
         x = torch.as_tensor(x).long()
         words = []
-        for start in range(0, self.n_inputs, KEY_PLACES):                         # [n] each, exact
-            part = x[:, start:start + KEY_PLACES]
-            words.append(part @ N_DIGITS ** torch.arange(part.shape[1] - 1, -1, -1, dtype=torch.long))
+        for start in range(0, self.n_inputs, self.key_places):                    # [n] each, exact
+            part = x[:, start:start + self.key_places]
+            words.append(part @ self.key_radix ** torch.arange(part.shape[1] - 1, -1, -1, dtype=torch.long))
         if len(words) == 1:
             return words[0]
         h = words[0].numpy().astype(np.uint64)        # uint64 arithmetic wraps mod 2^64 by definition

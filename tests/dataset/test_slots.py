@@ -77,6 +77,10 @@ def test_input_keys_beyond_L_8_tell_inputs_apart(L):
     one = x[:1].repeat(2 * L + 2, 1)                                                   # one value changed per place:
     one[range(2 * L + 2), range(2 * L + 2)] = (one.diagonal() + 1) % t.value_limits    # every place enters the key
     assert (input_keys(one) != input_keys(x[:1])).all() and len(input_keys(one).unique()) == 2 * L + 2
+    if L > 10:                         # a pointer of two decimal digits must not spill into its neighbour's place
+        u, v = x[:1].clone(), x[:1].clone()
+        u[0, L - 1], u[0, L], v[0, L - 1], v[0, L] = 1, 0, 0, 10                # 1*10 + 0 == 0*10 + 10 in base 10
+        assert input_keys(u) != input_keys(v)
 
 
 def test_the_stream_never_draws_a_held_out_input_at_a_large_L():
