@@ -12,8 +12,8 @@ MIN_SLOTS = 2         # one slot would make the pointers constant
 # concepts, 115 s, 4.3 GiB peak, a 1.2 GiB table (4.7 GiB as float32). L = 32 (counted, not built): 102,400
 # cells x 184,000 candidate concepts, a 17.6 GiB bool table before deduplication (4 GiB for the two-condition
 # conjunctions alone), x4 as float32: past this 24 GiB machine. So L <= 16. (`Task.input_keys` no longer
-# bounds L: exact up to L = 8, a 64-bit hash of exact words beyond; the Excel cell and the MLP's 4L inputs are nowhere near
-# a limit.)
+# bounds L: exact up to L = 8, a 64-bit hash of exact words beyond; the Excel cell and the MLP's 4L inputs
+# are nowhere near a limit.)
 MAX_SLOTS = 16
 # The MLP's recipe scales with L through its training rows alone: 500 per (p1, p2) pointer pair, L * L
 # of them (8000 at L = 4, the seed's recipe). Measured (README, "The MLP at L = 8"): at L = 8 the seed's
