@@ -11,7 +11,11 @@ The *split-aware* grammar (`concept_set(pointer_pairs=True)`) adds the conjuncti
 pair with one value condition (`p1 = 3 & p2 = 1 & a - b <= -1`): what an overcomplete dictionary's
 features split into (one pointer pair plus a value region), which no two-condition concept can name.
 Its cost at L = 4: 2,080 more concepts (6,756 in all; the pointer pairs grow as L^2), so the best of more candidates is chosen for every
-unit, random directions included (the control measures it).
+unit, random directions included (the control measures it). With the cells (L^2 * 100) its truth table
+grows as ~L^4: 16,700 concepts at L = 8, 49,932 at L = 16 (a 1.2 GiB table, built in ~2 minutes); that
+growth is what bounds L (`dataset.slots.MAX_SLOTS`, measured there). Every L the task allows gets the
+whole grammar: restricting the split-aware part alone would not let L = 32 fit (its two-condition
+conjunctions are already a 4 GiB table, x4 as the float32 copy `analysis.explain` scores on).
 
 Why it is fast: `p1, p2, a, b` (and so `a - b` and `target`) take only L * L * 10 * 10 joint
 values (1600 at L = 4), the *cells*. The truth of every non-digit concept is a function of the cell, so the

@@ -26,8 +26,8 @@ def parse_args(argv=None):
     parser = ArgumentParser(description="Stage 1: write the train/val/test Excel files.")
     add_common_args(parser)
     parser.add_argument("--slots", type=int_range(MIN_SLOTS, MAX_SLOTS), default=DEFAULT_SLOTS,
-                        help=f"digits per column L of the task, {MIN_SLOTS}..{MAX_SLOTS} ({MAX_SLOTS}: the most an "
-                             f"input's int64 key holds, see dataset/task.py) (default: {DEFAULT_SLOTS})")
+                        help=f"digits per column L of the task, {MIN_SLOTS}..{MAX_SLOTS} ({MAX_SLOTS}: the largest whose "
+                             f"concept grammar fits in memory, see dataset/slots.py) (default: {DEFAULT_SLOTS})")
     for split, n in SPLIT_SIZES.items():
         # at most what load_excel reads back; the training rows scale with L (None: the task's default)
         parser.add_argument(f"--n-{split}", type=int_range(1, MAX_ROWS), default=None if split == "train" else n,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from dataset.slots import DEFAULT_SLOTS, MAX_SLOTS, MIN_SLOTS, slots_problem  # noqa: F401 (the task's bounds on L)
@@ -32,6 +33,17 @@ REFERENCE_INPUTS = (
 # may be trained on, and the fresh inputs features are evaluated on never overlap in seed
 SEED_STREAMS = {"train": 0, "val": 1, "test": 2, "harvest": 10, "analysis": 20, "explain": 21, "benchmark": 30,
                 "sae_stream": 40, "sae_eval": 41}
+
+
+_GOLDEN64 = 0x9E3779B97F4A7C15      # 2^64 / golden ratio: splitmix64's increment, an odd multiplier
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on uint64 [n]: a bijection of 64-bit words whose every output bit
+    depends on every input bit."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def stream_seed(seed: int, stream: str) -> int:
@@ -132,10 +144,40 @@ class Task:
                 return f"{name}[{i}] = {v}: expected a digit in 0..{N_DIGITS - 1}"
         return None
 
+    @property
+    def key_radix(self) -> int:
+        """The base of an input key's places: every value (digit or pointer) is below it."""
+        return max(N_DIGITS, self.slots)
+
+    @property
+    def key_places(self) -> int:
+        """Places per exact int64 word of a key: the most whose radix^places <= 2^63 (18 in base 10)."""
+        places = 1
+        while self.key_radix ** (places + 1) <= 2 ** 63:
+            places += 1
+        return places
+
     def input_keys(self, x: torch.Tensor) -> torch.Tensor:
-        """One int64 per input [n] (its 2L + 2 values as base-10 places), equal exactly when the inputs are."""
-        weights = N_DIGITS ** torch.arange(self.n_inputs - 1, -1, -1, dtype=torch.long)
-        return torch.as_tensor(x).long() @ weights
+        """One int64 per input [n], equal when the inputs are: its 2L + 2 values as places in base
+        `key_radix` (10 up to L = 10), cut into exact words of `key_places` places from the left.
+
+        Up to 18 values (L <= 8) there is one word and the key is exact (the values as base-10 places):
+        equal exactly when the inputs are. Beyond, the words are folded into 64 bits by a mixing hash
+        (splitmix64's finaliser after each word): equal inputs still get equal keys, and two different
+        inputs share one with probability ~2^-64. The keys' one use (`sae.sources.StreamSource`) redraws
+        a stream input whose key is a held-out input's, so a collision can only redraw a training input
+        that was not held out: conservative, it never lets a held-out input through."""
+        x = torch.as_tensor(x).long()
+        words = []
+        for start in range(0, self.n_inputs, self.key_places):                    # [n] each, exact
+            part = x[:, start:start + self.key_places]
+            words.append(part @ self.key_radix ** torch.arange(part.shape[1] - 1, -1, -1, dtype=torch.long))
+        if len(words) == 1:
+            return words[0]
+        h = words[0].numpy().astype(np.uint64)        # uint64 arithmetic wraps mod 2^64 by definition
+        for w in words[1:]:
+            h = _mix64(h * np.uint64(_GOLDEN64) + w.numpy().astype(np.uint64))
+        return torch.from_numpy(h.view(np.int64))
 
     # ---- the rule and the ground truth
     def pointed_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

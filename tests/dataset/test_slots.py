@@ -55,8 +55,8 @@ def test_augment_keeps_targets_and_moves_inputs(L):
     assert all(Task(L).input_problem(v) is None for v in xa[:300].tolist())
 
 
-def test_input_keys_are_exact_up_to_the_largest_L():
-    for L in (3, 5, MAX_SLOTS):
+def test_input_keys_are_exact_up_to_L_8():
+    for L in (3, 5, 8):
         t = Task(L)
         x = t.sample_inputs(3000, seed=2)
         x = torch.cat([x, x[:50]])                                                     # 50 repeated rows
@@ -64,6 +64,35 @@ def test_input_keys_are_exact_up_to_the_largest_L():
         assert len(keys.unique()) == len(x.unique(dim=0)) == 3000
         top = torch.tensor([[9] * L + [L - 1] + [9] * L + [L - 1]])
         assert int(input_keys(top)) == int("".join(map(str, top[0].tolist())))            # no int64 overflow
+
+
+@pytest.mark.parametrize("L", [9, MAX_SLOTS])
+def test_input_keys_beyond_L_8_tell_inputs_apart(L):
+    t = Task(L)
+    x = t.sample_inputs(20000, seed=2)
+    x = torch.cat([x, x[:50]])
+    keys = input_keys(x)
+    assert torch.equal(keys[-50:], keys[:50]) and torch.equal(keys, input_keys(x.clone()))   # equal inputs, equal keys
+    assert len(keys.unique()) == len(x.unique(dim=0)) == 20000
+    one = x[:1].repeat(2 * L + 2, 1)                                                   # one value changed per place:
+    one[range(2 * L + 2), range(2 * L + 2)] = (one.diagonal() + 1) % t.value_limits    # every place enters the key
+    assert (input_keys(one) != input_keys(x[:1])).all() and len(input_keys(one).unique()) == 2 * L + 2
+    if L > 10:                         # a pointer of two decimal digits must not spill into its neighbour's place
+        u, v = x[:1].clone(), x[:1].clone()
+        u[0, L - 1], u[0, L], v[0, L - 1], v[0, L] = 1, 0, 0, 10                # 1*10 + 0 == 0*10 + 10 in base 10
+        assert input_keys(u) != input_keys(v)
+
+
+def test_the_stream_never_draws_a_held_out_input_at_a_large_L():
+    from mlp.mlp_definition import MLPConfig, PointerMLP
+    from sae.sources import StreamSource
+    from dataset.task import stream_seed
+    src = StreamSource(PointerMLP(MLPConfig(d_mlp=8, d_hidden=8, slots=MAX_SLOTS)), seed=3, n_eval=500)
+    src.generator = torch.Generator().manual_seed(stream_seed(3, "sae_eval"))          # replays the held-out draw
+    x = src.inputs(500)
+    assert x.shape == (500, 2 * MAX_SLOTS + 2) and (x != src.eval_inputs).any(1).all()
+    held = {tuple(r) for r in src.eval_inputs.tolist()}
+    assert not any(tuple(r) in held for r in x.tolist())
 
 
 def test_input_problem_at_another_L():
@@ -83,7 +112,8 @@ def test_reference_inputs_fit_the_task(L):
 
 @pytest.mark.parametrize("bad", [1, 0, -1, MAX_SLOTS + 1, True, 4.0])
 def test_bad_slots_are_refused(bad):
-    with pytest.raises(ValueError, match=f"expected 2..{MAX_SLOTS} slots"):
+    with pytest.raises(ValueError, match=f"expected 2..{MAX_SLOTS} slots per column [(]{MAX_SLOTS}: the largest whose "
+                                         "concept grammar fits in memory[)]"):
         Task(bad)
 
 
