@@ -111,7 +111,8 @@ def seed_rows_of_grid(path: Path) -> list[dict]:
 def dictionary_name(arch, d_sae, settings="") -> str:
     if arch is None:
         return "?"
-    return f"{NAMES.get(arch, arch)} {d_sae}" + (f" ({settings})" if settings and settings != "-" else "")
+    # bench_dictionaries.py writes "recipe" for a dictionary of the architecture's own settings
+    return f"{NAMES.get(arch, arch)} {d_sae}" + (f" ({settings})" if settings not in ("", "-", "recipe") else "")
 
 
 def summarize(layers: dict, seed_rows: list[dict]) -> list[dict]:
