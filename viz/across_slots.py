@@ -52,8 +52,8 @@ def across_slots_figure(series: dict) -> tuple[go.Figure, str]:
     for col in (1, 2):
         fig.update_xaxes(title_text="L: slots per column (the task's size)", tickvals=ls, type="log", row=1, col=col)
     fig.update_yaxes(title_text="explained at held-out score >= 0.8 (%)", rangemode="tozero", row=1, col=1)
-    fig.update_yaxes(title_text="alive units (fired on held-out inputs)", type="log", row=1, col=2)
-    fig.update_layout(legend=dict(orientation="h", y=-0.22))
+    fig.update_yaxes(title_text="alive units (fired on held-out inputs)", type="log", dtick=1, row=1, col=2)
+    fig.update_layout(legend=dict(orientation="h", y=-0.22), margin=dict(t=40))
     caption = ("Left: the share of each kind's alive units whose best explanation, chosen on one set of fresh "
                "inputs, scores >= 0.8 on another; dotted with crosses, random directions at the same "
                "densities (the control). Right: how many units fire at all (a dictionary's size is its "
