@@ -14,7 +14,7 @@ dictionary and L: alive latents, the explained share of the alive ones (held-out
 beside random directions at the same densities (the control) and the neurons, full absorption, FVU
 and spliced exact-match, as the mean (min-max) over the seeds measured; "target" counts the seeds
 that meet issue 24's target (>= 2048 latents, >= 50% alive, >= 50% of those explained, >= 3x random,
->= 8x the neurons). Where an L has no --grid rows, the run's own labelled SAEs (one seed) stand in; a
+>= 8x the neurons). A dictionary the grid did not measure at an L is the run's own labelled SAE (one seed); a
 run not labelled yet gives its layer's capacity only (measured here as label_features.py does).
 The cell share is measured on the labels' fresh inputs (32,768 by default): at L = 8 that is ~5
 inputs per cell of 6,400, which inflates it; read it beside the component counts.
@@ -117,14 +117,14 @@ def dictionary_name(arch, d_sae, settings="") -> str:
 
 def summarize(layers: dict, seed_rows: list[dict]) -> list[dict]:
     """One row per (L, dictionary): mean and range over its seeds, the target's count, the layer's capacity.
-    Grid rows win over the run's own SAEs for an L that has both."""
-    grid_ls = {r["L"] for r in seed_rows if r["source"].startswith("grid")}
+    For a dictionary the grid measured at an L, its rows replace the run's own SAE of that name."""
+    key = lambda r: (r["L"], dictionary_name(r["architecture"], r["d_sae"], r.get("settings", "")))
+    in_grid = {key(r) for r in seed_rows if r["source"].startswith("grid")}
     groups = {}
     for r in seed_rows:
-        if r["L"] in grid_ls and not r["source"].startswith("grid"):
+        if key(r) in in_grid and not r["source"].startswith("grid"):
             continue
-        key = (r["L"], dictionary_name(r["architecture"], r["d_sae"], r.get("settings", "")))
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(key(r), []).append(r)
     out = []
     for (L, name), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0]["d_sae"] or 0, kv[0][1])):
         def col(k):

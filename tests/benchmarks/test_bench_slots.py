@@ -35,6 +35,7 @@ def grid_rows(L=OTHER_SLOTS):
             seed_row(L, "topk", 2048, 1, 1100, 0.60, 0.10, 0.08),
             seed_row(L, "topk", 2048, 2, 1000, 0.60, 0.10, 0.05),
             seed_row(L, "topk", 256, 0, 150, 0.40, 0.02, 0.05),
+            seed_row(L, "topk", 32, 0, 30, 0.50, 0.10, 0.05),           # the tiny run's own dictionary
             {"kind": "synthetic", "slots": "", "architecture": "topk", "size": 1024, "seed": 0}]
 
 
@@ -54,7 +55,9 @@ def test_summary_means_ranges_and_the_target_count(labelled, tmp_path, capsys):
     rows = run([str(labelled[0]), str(labelled[1]), "--grid", str(grid), "--markdown",
                 "--csv", str(tmp_path / "out.csv"), "--html", str(tmp_path / "page.html")])
     at_l = {r["dictionary"]: r for r in rows if r["L"] == OTHER_SLOTS}
-    assert set(at_l) == {"TopK 256", "TopK 2048"}                 # the grid replaces the run's own SAEs at its L
+    assert set(at_l) == {"TopK 32", "TopK 256", "TopK 2048"}      # the run's own TopK 32, replaced by the grid's
+    assert at_l["TopK 32"]["source"].startswith("grid") and at_l["TopK 32"]["seeds"] == 1
+    assert at_l["TopK 32"]["alive"] == 30
     big = at_l["TopK 2048"]
     assert big["seeds"] == 3 and big["alive"] == pytest.approx(3200 / 3)
     assert (big["alive_lo"], big["alive_hi"]) == (1000, 1100)
@@ -64,7 +67,7 @@ def test_summary_means_ranges_and_the_target_count(labelled, tmp_path, capsys):
     assert at_l["TopK 256"]["target_met"] == 0
     # the layer's capacity comes from that L's run
     assert big["pcs_90"] is not None and big["neurons_alive"] is not None
-    # L = 4 has no grid rows: the tiny run's own labelled SAE stands in, one seed
+    # L = 4 has no grid rows: the tiny run's own labelled SAE, one seed
     at_4 = [r for r in rows if r["L"] == 4]
     assert len(at_4) == 1 and at_4[0]["seeds"] == 1 and at_4[0]["source"].startswith("run ")
     out = capsys.readouterr().out

@@ -214,7 +214,7 @@ def test_the_across_slots_page_opens_offline_without_errors(browser, reports, re
         check_plots(page, 1)
         legend = page.locator("#across-slots .legend").text_content()
         assert "neurons (512)" in legend and "TopK 2048" in legend
-        assert page.locator("table.metrics tr").count() == 1 + 3      # header, L = 4's SAE, TopK 256 and 2048 at L = 3
+        assert page.locator("table.metrics tr").count() == 1 + 4      # header, L = 4's SAE, TopK 32, 256 and 2048 at L = 3
         page.screenshot(path=str(tmp_path / "across_slots.png"), full_page=True)
     finally:
         context.close()
