@@ -108,6 +108,25 @@ def nav_target(paths, prop: str) -> str:
     return Path(os.path.relpath(getattr(paths, prop), paths.reports_dir)).as_posix()
 
 
+def _document(title: str, head: str, header: str, body: str, footer: str) -> str:
+    """The one HTML skeleton of every page: `head` (scripts) in <head>, `header` inside <header>."""
+    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{CSS}</style>
+{head}
+</head><body>
+<header>{header}</header>
+<main>
+{body}
+</main>
+{foot}
+</body></html>
+"""
+
+
 def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra: str = "",
          with_plotly: bool = True, footer: str = "") -> str:
     """A complete page: header with the run's name and links to every report, then `body`, then
@@ -119,42 +138,14 @@ def page(paths, here: str, title: str, body: str, subtitle: str = "", head_extra
         links.append(f'<a href="{esc(target)}"{cls}>{esc(label)}</a>')
     script = f'<script src="{esc(paths.plotly_js.name)}"></script>' if with_plotly else ""
     sub = f'<div style="color:#aab4c8;font-size:12px">{esc(subtitle)}</div>' if subtitle else ""
-    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-{script}
-{head_extra}
-</head><body>
-<header><h1>{esc(title)}</h1>{sub}<nav>{''.join(links)}</nav></header>
-<main>
-{body}
-</main>
-{foot}
-</body></html>
-"""
+    return _document(title, f"{script}\n{head_extra}", f"<h1>{esc(title)}</h1>{sub}<nav>{''.join(links)}</nav>",
+                     body, footer)
 
 
 def standalone_page(title: str, body: str, footer: str = "") -> str:
     """A page that stands alone (plotly.js inline, no navigation), for outputs that live outside a run's
     reports folder: a sweep's frontier, a benchmark's chart. It opens offline from anywhere."""
-    foot = f'<footer class="provenance">{esc(footer)}</footer>' if footer else ""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{CSS}</style>
-<script>{plotly.offline.get_plotlyjs()}</script>
-</head><body>
-<header><h1>{esc(title)}</h1></header>
-<main>
-{body}
-</main>
-{foot}
-</body></html>
-"""
+    return _document(title, f"<script>{plotly.offline.get_plotlyjs()}</script>", f"<h1>{esc(title)}</h1>", body, footer)
 
 
 def json_for_script(obj) -> str:
