@@ -6,6 +6,13 @@ architecture, the known-dictionary recovery on benchmarks/synthetic.py's default
     .venv/bin/python benchmarks/bench_dictionaries.py --run-dir /tmp/baseline_run
     .venv/bin/python benchmarks/bench_dictionaries.py --run-dir D --architectures topk --sizes 2048 \
         --set topk:lr=0.001 --no-synthetic
+    .venv/bin/python benchmarks/bench_dictionaries.py --run-dir runs/slots8 --dictionaries topk:256,relu:2048 \
+        --seeds 0 --n-inputs 32768 --no-synthetic --no-split        # issue 24's grid (bench_slots.py)
+
+Each row records the task's L (`slots`) its run is of. `--dictionaries` picks (architecture, size)
+pairs instead of the --architectures x --sizes product; the neurons are labelled once per seed for
+every dictionary of the process; `--no-split` labels without the split-aware grammar (its columns
+left empty), most of the labelling time at L = 8.
 
 The run directory is only read (MLP + harvested activations). Each row is appended to --csv as soon as
 it is measured, so an interrupted run keeps what it measured. The issue's default rule, checked per
