@@ -25,27 +25,30 @@ random directions' full absorption.
 """
 import argparse
 import csv
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the project root: `benchmarks.` as a script too
 
-from _machine import machine_line
-from synthetic import SyntheticConfig, make_synthetic, score
+import torch  # noqa: E402
 
-from analysis.explain import pointer_ramp_names
-from analysis.labels import label_models
-from common.cli import run_main, seed_everything
-from common.io import PipelineError
-from common.paths import RunPaths
-from dataset.task import DEFAULT_TASK, Task
-from mlp.activations import load_activations
-from mlp.mlp_definition import load_mlp
-from sae.base import ARCHITECTURES
-from sae.metrics import evaluate_sae
-from sae.registry import config_fields, sae_config
-from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train
+from analysis.explain import pointer_ramp_names  # noqa: E402
+from analysis.labels import label_models  # noqa: E402
+from benchmarks._machine import machine_line  # noqa: E402
+from benchmarks.synthetic import SyntheticConfig, make_synthetic, score  # noqa: E402
+from common.cli import run_main, seed_everything  # noqa: E402
+from common.io import PipelineError  # noqa: E402
+from common.paths import RunPaths  # noqa: E402
+from dataset.task import DEFAULT_TASK, Task  # noqa: E402
+from mlp.activations import load_activations  # noqa: E402
+from mlp.mlp_definition import load_mlp  # noqa: E402
+from sae.base import ARCHITECTURES  # noqa: E402
+from sae.metrics import evaluate_sae  # noqa: E402
+from sae.registry import config_fields, sae_config  # noqa: E402
+from sae.training import RECIPE_FIELDS, TrainConfig, split_activations, train  # noqa: E402
+
 
 def n_ramps(task: Task) -> int:
     """The ramps a dictionary may find: the pointer ramps of `task` and the sign of a - b."""
@@ -130,7 +133,7 @@ def meets_rule(row: dict, split: bool = False) -> bool:
             and explained >= RULE["explained_share"] and ratio is not None and ratio >= RULE["control_ratio"])
 
 
-def _ratio(explained: float, control: float):
+def control_ratio(explained: float, control: float):
     # a control of 0 beats any ratio: infinite when something is explained, undefined when nothing is
     if explained is None or control is None:        # not measured (--no-split)
         return None
@@ -166,10 +169,10 @@ def measure(arch, size, seed, overrides, data, mlp, n_inputs, split=True, neuron
            "dead_share": s["features_dead"] / size,
            "fvu": m["fvu"], "l0": m["l0"], "spliced_exact_match": m["spliced_exact_match"],
            "mlp_exact_match": m["mlp_exact_match"], "explained_share": explained, "control_share": control,
-           "ratio": _ratio(explained, control), "neurons_share": s["neurons_monosemantic_share"],
+           "ratio": control_ratio(explained, control), "neurons_share": s["neurons_monosemantic_share"],
            "split_share": s.get("features_split_monosemantic_share"),
            "split_control_share": s.get("random_directions_split_monosemantic_share"),
-           "split_ratio": _ratio(s.get("features_split_monosemantic_share"), s.get("random_directions_split_monosemantic_share")),
+           "split_ratio": control_ratio(s.get("features_split_monosemantic_share"), s.get("random_directions_split_monosemantic_share")),
            "neurons_split_share": s.get("neurons_split_monosemantic_share"),
            "with_ultralow_share": s["features_monosemantic_share_with_ultralow"],
            "neurons_with_ultralow_share": s["neurons_monosemantic_share_with_ultralow"], "ramps_found": len(s["ramps_found"]["features"]),
