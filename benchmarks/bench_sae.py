@@ -173,8 +173,9 @@ def main(argv=None):
     print(f"  topk  {topk:9,.0f} samples/s (k=16, AuxK idle) = {topk / relu:.2f}x relu (target >= 2x)  "
           f"{'MET' if topk / relu >= TARGETS['topk_speedup'] else 'MISSED'}")
 
+    from sae.kernels import RELU_SPARSE_MAX_DENSITY
     print(f"relu 512 -> 2048, batch 512, the two paths of sae.kernels.ReluSAELoss forced, alternating "
-          f"(it switches at density {__import__('sae.kernels').kernels.RELU_SPARSE_MAX_DENSITY:.1%}):")
+          f"(it switches at density {RELU_SPARSE_MAX_DENSITY:.1%}):")
     for density in RELU_DENSITIES:
         sparse, dense = relu_paths(density, args.steps)
         out[f"relu_density_{density:.4f}"] = {"sparse_samples_per_s": sparse, "dense_samples_per_s": dense}
